@@ -1,0 +1,203 @@
+"""Command line: ``python -m dicomviz info|headers|project``.
+
+A user error ends with a non-zero exit and one line on stderr, never a traceback. ``main`` takes
+argv and returns the exit code, so tests call it in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import numpy as np
+
+from .errors import DicomvizError, UsageError
+from .headers import filter_table, header_table
+from .inputs import gather
+from .loading import Study, load
+from .reading import parse_dataset
+from .render import view_png
+from .series import Stack
+from .views import MODES, canonical, make_view, oblique_warning
+from .volume import build_volume
+from .windowing import default_window, parse_window
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see 'python -m dicomviz {self.prog.split()[-1]} --help')")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dicomviz", description="A quick, correct look inside DICOM images.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    info = sub.add_parser("info", help="list the image series found in files, folders or zips")
+    info.add_argument("paths", nargs="+", metavar="PATH")
+    info.add_argument("--json", action="store_true", help="print a JSON list of series")
+    headers = sub.add_parser("headers", help="every header element of one file")
+    headers.add_argument("file", metavar="FILE")
+    headers.add_argument("--search", default="", help="keep rows containing this text")
+    headers.add_argument("--csv", metavar="OUT", help="write the table as CSV")
+    project = sub.add_parser("project", help="a slice or projection as .npy and .png")
+    project.add_argument("paths", nargs="+", metavar="PATH")
+    project.add_argument("--plane", required=True, choices=("axial", "coronal", "sagittal"))
+    project.add_argument("--mode", required=True, choices=MODES)
+    project.add_argument("--index", type=int, help="slice number in slice mode (from 0)")
+    project.add_argument("--slab", help="A:B slices along the plane's normal (Python slice)")
+    project.add_argument("--series", help="series UID (or UID#n for a split series)")
+    project.add_argument("--window", help="CENTER,WIDTH for the PNG")
+    project.add_argument("--labels", action="store_true", help="draw orientation labels")
+    project.add_argument("-o", "--output", required=True, metavar="OUT")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # pydicom warns about every small breach of the standard in real files; the command line
+    # reports what matters (skipped files, geometry warnings) itself.
+    warnings.filterwarnings("ignore", module="pydicom")
+    try:
+        args = _parser().parse_args(argv)
+        return {"info": _info, "headers": _headers, "project": _project}[args.command](args)
+    except DicomvizError as exc:
+        print(f"dicomviz: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError) else 1
+    except OSError as exc:
+        print(f"dicomviz: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+        return 1
+
+
+def _check_paths(paths: Sequence[str]) -> None:
+    for path in paths:
+        if not Path(path).exists():
+            raise UsageError(f"{path}: no such file or folder")
+
+
+def stack_summary(stack: Stack) -> dict:
+    """The `info` record of one stack; keys are part of the command-line contract."""
+    warnings = list(stack.warnings)
+    if stack.number > 1:
+        warnings.append(f"select this stack with --series '{stack.id}'")
+    return {
+        "series_uid": stack.series_uid,
+        "modality": stack.modality,
+        "description": stack.description,
+        "slices": len(stack.frames),
+        "rows": stack.rows,
+        "columns": stack.columns,
+        "spacing": [round(stack.slice_spacing, 6), *(round(v, 6) for v in stack.pixel_spacing)],
+        "orientation": stack.plane,
+        "warnings": warnings,
+    }
+
+
+def _print_skipped(study: Study, stream) -> None:
+    if study.skipped:
+        print(f"skipped {len(study.skipped)} of {study.files_read} inputs:", file=stream)
+        for item in study.skipped:
+            print(f"  {item}", file=stream)
+
+
+def _info(args: argparse.Namespace) -> int:
+    _check_paths(args.paths)
+    study = load(args.paths)
+    records = [stack_summary(s) for s in study.stacks]
+    if args.json:
+        print(json.dumps(records, indent=2))
+        _print_skipped(study, sys.stderr)
+        return 0
+    for record in records:
+        spacing = " x ".join(f"{v:g}" for v in record["spacing"])
+        print(f"{record['series_uid']}  {record['modality']}  {record['description']!r}")
+        print(
+            f"  {record['slices']} slices of {record['rows']} x {record['columns']}, "
+            f"{record['orientation']}, spacing {spacing} mm (slice, row, col)"
+        )
+        for warning in record["warnings"]:
+            print(f"  warning: {warning}")
+    if not records:
+        print("no image series found")
+    _print_skipped(study, sys.stdout)
+    return 0
+
+
+def _headers(args: argparse.Namespace) -> int:
+    _check_paths([args.file])
+    gathered = gather([args.file])
+    if gathered.skipped or len(gathered.files) != 1:
+        reason = gathered.skipped[0] if gathered.skipped else f"{args.file}: not a single file"
+        raise UsageError(str(reason))
+    table = filter_table(header_table(parse_dataset(gathered.files[0])), args.search)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+        print(f"wrote {len(table)} rows to {args.csv}", file=sys.stderr)
+    else:
+        with_pandas_width = table.to_string(index=False, max_colwidth=80)
+        print(with_pandas_width)
+    return 0
+
+
+def _parse_slab(text: str | None) -> tuple[int | None, int | None] | None:
+    if not text:
+        return None
+    try:
+        start, stop = text.split(":")
+        return (int(start) if start.strip() else None, int(stop) if stop.strip() else None)
+    except ValueError:
+        raise UsageError(f"slab {text!r} must be A:B, e.g. 10:40 or :20") from None
+
+
+def _pick_stack(study: Study, wanted: str | None) -> Stack:
+    if not study.stacks:
+        detail = f"; {len(study.skipped)} skipped, e.g. {study.skipped[0]}" if study.skipped else ""
+        raise UsageError(f"no image series found in the inputs{detail}")
+    if wanted:
+        stack = study.find(wanted)
+        if stack is None:
+            known = ", ".join(s.id for s in study.stacks)
+            raise UsageError(f"series {wanted!r} not found; the inputs hold {known}")
+        return stack
+    stack = study.largest()
+    assert stack is not None
+    if len(study.stacks) > 1:
+        print(
+            f"dicomviz: {len(study.stacks)} series found; using {stack.id} "
+            f"({len(stack.frames)} images, {stack.description!r})",
+            file=sys.stderr,
+        )
+    return stack
+
+
+def _project(args: argparse.Namespace) -> int:
+    _check_paths(args.paths)
+    slab = _parse_slab(args.slab)
+    window = parse_window(args.window) if args.window else None
+    study = load(args.paths)
+    volume = build_volume(_pick_stack(study, args.series))
+    canon = canonical(volume)
+    view = make_view(canon, args.plane, args.mode, index=args.index, slab=slab, units=volume.units)
+    window = window or default_window(
+        view.image,
+        modality=volume.modality,
+        file_window=volume.file_window,
+        padding_value=volume.padding_value,
+    )
+    base = Path(args.output)
+    if base.suffix.lower() in (".npy", ".png"):
+        base = base.with_suffix("")
+    np.save(base.with_name(base.name + ".npy"), view.image)
+    png = base.with_name(base.name + ".png")
+    png.write_bytes(view_png(view, window, labels=args.labels))
+    for warning in (*volume.warnings, oblique_warning(canon)):
+        if warning:
+            print(f"dicomviz: warning: {warning}", file=sys.stderr)
+    print(
+        f"dicomviz: wrote {base}.npy ({view.image.shape[0]} x {view.image.shape[1]}, "
+        f"{view.image.dtype}) and {png.name} (window {window})",
+        file=sys.stderr,
+    )
+    return 0

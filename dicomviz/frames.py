@@ -1,0 +1,232 @@
+"""Per-frame geometry and rescale, whatever the file layout.
+
+Three layouts carry the same facts in different places: single-frame images (top level),
+classic multi-frame files (one position, frames along a vector) and enhanced multi-frame files
+(functional groups, per frame or shared). This module reads them all into one flat record per
+frame so nothing downstream needs to know which it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from .reading import DicomFile, number_of_frames
+
+Vector = tuple[float, float, float]
+
+# PatientOrientation letters (PS3.3 C.7.6.1.1.1) as LPS unit vectors.
+_LETTER_AXES = {
+    "L": (1, 0, 0),
+    "R": (-1, 0, 0),
+    "P": (0, 1, 0),
+    "A": (0, -1, 0),
+    "H": (0, 0, 1),
+    "F": (0, 0, -1),
+}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One 2-D image: where it is, how its values map to physical units, where it came from."""
+
+    file: DicomFile = field(repr=False)
+    index: int
+    """Frame number inside the file (0 for single-frame images)."""
+    rows: int
+    columns: int
+    position: Vector | None
+    orientation: tuple[float, ...] | None
+    """Six direction cosines (row direction, then column direction), or None."""
+    orientation_source: str
+    """'ImageOrientationPatient', 'PatientOrientation' (approximate) or 'assumed'."""
+    pixel_spacing: tuple[float, float] | None
+    slope: float
+    intercept: float
+    instance_number: int | None
+    stack_key: tuple[Any, ...] = ()
+    """Attributes that tell apart images sharing a position (echo, temporal position, ...)."""
+
+    @property
+    def name(self) -> str:
+        """File name, with the frame number for multi-frame files."""
+        if number_of_frames(self.file.dataset) > 1:
+            return f"{self.file.name} [frame {self.index + 1}]"
+        return self.file.name
+
+
+def frames_of(dicom: DicomFile) -> list[Frame]:
+    """Every frame of a file, in stored order, with its own geometry and rescale."""
+    ds = dicom.dataset
+    count = number_of_frames(ds)
+    shared = _first_item(ds, "SharedFunctionalGroupsSequence")
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+    if shared is not None or per_frame:
+        return [_enhanced_frame(dicom, i, shared, per_frame) for i in range(count)]
+    return [_classic_frame(dicom, i, count) for i in range(count)]
+
+
+def _first_item(ds: Dataset | None, keyword: str) -> Dataset | None:
+    if ds is None:
+        return None
+    seq = ds.get(keyword)
+    return seq[0] if seq else None
+
+
+def _floats(value: Any, count: int) -> tuple[float, ...] | None:
+    """`count` finite floats from a DICOM multi-value, or None when absent or malformed."""
+    if value is None:
+        return None
+    try:
+        items = tuple(
+            float(v)
+            for v in (
+                value if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+            )
+        )
+    except (TypeError, ValueError):
+        return None
+    if len(items) != count or not all(np.isfinite(items)):
+        return None
+    return items
+
+
+def _number(value: Any, default: float) -> float:
+    got = _floats(value, 1)
+    return got[0] if got else default
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _valid_orientation(cosines: tuple[float, ...] | None) -> tuple[float, ...] | None:
+    """Reject orientations whose two cosines are not (nearly) unit and orthogonal."""
+    if cosines is None:
+        return None
+    row, col = np.array(cosines[:3]), np.array(cosines[3:])
+    norms = np.linalg.norm(row), np.linalg.norm(col)
+    if min(norms) < 0.5 or abs(np.dot(row / norms[0], col / norms[1])) > 0.05:
+        return None
+    row, col = row / norms[0], col / norms[1]
+    return tuple(float(v) for v in (*row, *col))
+
+
+def _orientation(
+    ds: Dataset, source: Dataset | None = None
+) -> tuple[tuple[float, ...] | None, str]:
+    cosines = _valid_orientation(_floats((source or ds).get("ImageOrientationPatient"), 6))
+    if cosines is not None:
+        return cosines, "ImageOrientationPatient"
+    letters = ds.get("PatientOrientation")
+    if letters and len(letters) == 2:
+        axes = [_letters_vector(str(v)) for v in letters]
+        if axes[0] is not None and axes[1] is not None:
+            cosines = _valid_orientation((*axes[0], *axes[1]))
+            if cosines is not None:
+                return cosines, "PatientOrientation"
+    return None, "assumed"
+
+
+def _letters_vector(text: str) -> Vector | None:
+    """'LF' style PatientOrientation value as a unit vector (oblique letters combine)."""
+    vec = np.zeros(3)
+    for letter in text.upper():
+        if letter not in _LETTER_AXES:
+            return None
+        vec += _LETTER_AXES[letter]
+    norm = np.linalg.norm(vec)
+    return tuple(float(v) for v in vec / norm) if norm else None
+
+
+def _stack_key(ds: Dataset, frame_content: Dataset | None) -> tuple[Any, ...]:
+    echo = ds.get("EchoNumbers")
+    temporal = ds.get("TemporalPositionIdentifier")
+    if frame_content is not None:
+        temporal = frame_content.get("TemporalPositionIndex", temporal)
+        stack = frame_content.get("StackID")
+        return (str(stack) if stack else None, _int_or_none(temporal), _int_or_none(echo))
+    return (None, _int_or_none(temporal), _int_or_none(echo))
+
+
+def _classic_frame(dicom: DicomFile, index: int, count: int) -> Frame:
+    ds = dicom.dataset
+    orientation, source = _orientation(ds)
+    position = _floats(ds.get("ImagePositionPatient"), 3)
+    if position is not None and count > 1:
+        position = _classic_frame_position(ds, position, orientation, index)
+    return Frame(
+        file=dicom,
+        index=index,
+        rows=int(ds.Rows),
+        columns=int(ds.Columns),
+        position=position,  # type: ignore[arg-type]
+        orientation=orientation,
+        orientation_source=source,
+        pixel_spacing=_spacing(ds),
+        slope=_number(ds.get("RescaleSlope"), 1.0),
+        intercept=_number(ds.get("RescaleIntercept"), 0.0),
+        instance_number=_int_or_none(ds.get("InstanceNumber")),
+        stack_key=_stack_key(ds, None),
+    )
+
+
+def _classic_frame_position(
+    ds: Dataset, first: tuple[float, ...], orientation: tuple[float, ...] | None, index: int
+) -> Vector | None:
+    """Classic multi-frame files give one position; frames step along the normal by
+    SpacingBetweenSlices. Without that step the frames are not a spatial stack."""
+    step = _number(ds.get("SpacingBetweenSlices"), 0.0)
+    if orientation is None or step == 0.0:
+        return None
+    normal = np.cross(orientation[:3], orientation[3:])
+    return tuple(float(v) for v in np.asarray(first) + index * step * normal)  # type: ignore[return-value]
+
+
+def _spacing(ds: Dataset | None) -> tuple[float, float] | None:
+    if ds is None:
+        return None
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
+        spacing = _floats(ds.get(keyword), 2)
+        if spacing is not None and min(spacing) > 0:
+            return (spacing[0], spacing[1])
+    return None
+
+
+def _enhanced_frame(
+    dicom: DicomFile, index: int, shared: Dataset | None, per_frame: Sequence[Dataset]
+) -> Frame:
+    ds = dicom.dataset
+    own = per_frame[index] if index < len(per_frame) else None
+
+    def group(keyword: str) -> Dataset | None:
+        """A functional group: the per-frame one wins over the shared one (PS3.3 C.7.6.16)."""
+        return _first_item(own, keyword) or _first_item(shared, keyword)
+
+    plane_position = group("PlanePositionSequence")
+    plane_orientation = group("PlaneOrientationSequence")
+    transform = group("PixelValueTransformationSequence")
+    orientation, source = _orientation(ds, plane_orientation)
+    position = _floats(plane_position.get("ImagePositionPatient"), 3) if plane_position else None
+    rescale = transform or ds
+    return Frame(
+        file=dicom,
+        index=index,
+        rows=int(ds.Rows),
+        columns=int(ds.Columns),
+        position=position,  # type: ignore[arg-type]
+        orientation=orientation,
+        orientation_source=source,
+        pixel_spacing=_spacing(group("PixelMeasuresSequence")) or _spacing(ds),
+        slope=_number(rescale.get("RescaleSlope"), 1.0),
+        intercept=_number(rescale.get("RescaleIntercept"), 0.0),
+        instance_number=_int_or_none(ds.get("InstanceNumber")),
+        stack_key=_stack_key(ds, group("FrameContentSequence")),
+    )

@@ -1,0 +1,206 @@
+"""Slices and projections along the anatomical planes, in radiological display convention.
+
+The volume is first brought onto patient axes by a permutation and flips derived from its affine
+(numpy views, no copy): canonical axes are (S, P, L), i.e. index 0 runs inferior -> superior,
+index 1 anterior -> posterior, index 2 right -> left. Then, as every clinical viewer shows them:
+
+- axial: seen from the feet; top = anterior, image left = patient right;
+- coronal: seen from the front; top = superior, image left = patient right;
+- sagittal: seen from the patient's left; top = superior, image left = anterior.
+
+An oblique stack is shown on its nearest axes without resampling, with a warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from .errors import UsageError
+from .geometry import PLANES, Plane, nearest_patient_axes, obliquity_degrees
+from .volume import Volume
+
+Mode = Literal["slice", "max", "min", "mean"]
+MODES: tuple[Mode, ...] = ("slice", "max", "min", "mean")
+MODE_ALIASES = {"mip": "max", "minip": "min", "aip": "mean", "avg": "mean", "average": "mean"}
+MODE_LABELS = {"slice": "Slice", "max": "MIP", "min": "MinIP", "mean": "Mean (AIP)"}
+OBLIQUE_WARN_DEG = 1.0
+
+# Canonical axis along each plane's normal; for the view, which canonical axes become rows and
+# columns and whether rows are flipped (so that superior is up).
+_PLANE_AXIS = {"axial": 0, "coronal": 1, "sagittal": 2}
+_VIEW_AXES = {"axial": (1, 2, False), "coronal": (0, 2, True), "sagittal": (0, 1, True)}
+_LABELS = {
+    "axial": ("A", "P", "R", "L"),
+    "coronal": ("S", "I", "R", "L"),
+    "sagittal": ("S", "I", "A", "P"),
+}
+
+
+@dataclass(frozen=True)
+class Canonical:
+    """A volume's array seen on patient axes (S, P, L), with its voxel size in mm."""
+
+    array: np.ndarray = field(repr=False)
+    spacing: tuple[float, float, float]
+    affine: np.ndarray = field(repr=False)
+    """Maps canonical indices to LPS mm."""
+    obliquity: float
+    """Degrees between the stored axes and the patient axes they are shown along."""
+
+
+@dataclass(frozen=True)
+class EdgeLabels:
+    top: str
+    bottom: str
+    left: str
+    right: str
+
+
+@dataclass(frozen=True)
+class View:
+    """A 2-D image ready to display: rows top to bottom, columns left to right on screen."""
+
+    image: np.ndarray = field(repr=False)
+    spacing: tuple[float, float]
+    """mm per row step and per column step."""
+    labels: EdgeLabels
+    plane: Plane
+    mode: Mode
+    slab: tuple[int, int]
+    """Canonical indices [start, stop) along the plane's normal that made this view."""
+    depth_spacing: float
+    """mm between slices along the plane's normal."""
+    units: str = ""
+
+    @property
+    def title(self) -> str:
+        start, stop = self.slab
+        if self.mode == "slice":
+            return f"{self.plane.capitalize()} slice {start + 1}"
+        thick = (stop - start) * self.depth_spacing
+        return (
+            f"{self.plane.capitalize()} {MODE_LABELS[self.mode]}, slices {start + 1}-{stop} "
+            f"({thick:.1f} mm)"
+        )
+
+
+def canonical(volume: Volume) -> Canonical:
+    """Permute and flip the volume onto patient axes (S, P, L) as numpy views."""
+    axes, signs = nearest_patient_axes(volume.affine)
+    # array axis i runs along patient axis axes[i] (0=x L, 1=y P, 2=z S) with sign signs[i].
+    order = [axes.index(patient) for patient in (2, 1, 0)]
+    array = np.transpose(volume.array, order)
+    spacing = tuple(volume.spacing[i] for i in order)
+    affine = volume.affine.copy()
+    affine[:3, :3] = volume.affine[:3, order]
+    flips = []
+    for canon_axis, stored_axis in enumerate(order):
+        if signs[stored_axis] < 0:
+            flips.append(canon_axis)
+            n = array.shape[canon_axis]
+            affine[:3, 3] += affine[:3, canon_axis] * (n - 1)
+            affine[:3, canon_axis] *= -1
+    if flips:
+        array = np.flip(array, axis=tuple(flips))
+    return Canonical(array, spacing, affine, obliquity_degrees(volume.affine))  # type: ignore[arg-type]
+
+
+def plane_depth(volume: Volume | Canonical, plane: Plane) -> int:
+    """Number of slices along a plane's normal."""
+    canon = volume if isinstance(volume, Canonical) else canonical(volume)
+    return canon.array.shape[_PLANE_AXIS[check_plane(plane)]]
+
+
+def check_plane(plane: str) -> Plane:
+    if plane not in PLANES:
+        raise UsageError(f"unknown plane {plane!r}; choose one of {', '.join(PLANES)}")
+    return plane  # type: ignore[return-value]
+
+
+def check_mode(mode: str) -> Mode:
+    mode = MODE_ALIASES.get(mode.lower(), mode.lower())
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    return mode  # type: ignore[return-value]
+
+
+def make_view(
+    volume: Volume | Canonical,
+    plane: str,
+    mode: str = "slice",
+    *,
+    index: int | None = None,
+    slab: tuple[int | None, int | None] | None = None,
+    units: str = "",
+) -> View:
+    """One view of the volume.
+
+    ``index`` picks the slice in slice mode (default: the middle); ``slab`` = (start, stop)
+    limits a projection to those slices (Python slice semantics, default: the whole volume).
+    Indices count along the plane's normal: from inferior (axial), anterior (coronal) or the
+    patient's right (sagittal).
+    """
+    plane, mode = check_plane(plane), check_mode(mode)
+    canon = volume if isinstance(volume, Canonical) else canonical(volume)
+    if isinstance(volume, Volume):
+        units = units or volume.units
+    axis = _PLANE_AXIS[plane]
+    depth = canon.array.shape[axis]
+    start, stop = _resolve_range(depth, mode, index, slab)
+    if mode == "slice":
+        image = np.take(canon.array, start, axis=axis)
+    else:
+        block = (
+            np.take(canon.array, np.arange(start, stop), axis=axis)
+            if (stop - start < depth)
+            else canon.array
+        )
+        image = _project(block, mode, axis)
+    row_axis, col_axis, flip_rows = _VIEW_AXES[plane]
+    if flip_rows:
+        image = image[::-1]
+    return View(
+        image=np.ascontiguousarray(image),
+        spacing=(canon.spacing[row_axis], canon.spacing[col_axis]),
+        labels=EdgeLabels(*_LABELS[plane]),
+        plane=plane,
+        mode=mode,
+        slab=(start, stop),
+        depth_spacing=canon.spacing[axis],
+        units=units,
+    )
+
+
+def _resolve_range(
+    depth: int, mode: Mode, index: int | None, slab: tuple[int | None, int | None] | None
+) -> tuple[int, int]:
+    if mode == "slice":
+        k = depth // 2 if index is None else index
+        if not -depth <= k < depth:
+            raise UsageError(f"slice index {k} is outside 0..{depth - 1}")
+        k %= depth
+        return k, k + 1
+    start, stop, _ = slice(*(slab or (None, None))).indices(depth)
+    if stop <= start:
+        raise UsageError(f"slab {slab} selects no slices out of {depth}")
+    return start, stop
+
+
+def _project(block: np.ndarray, mode: Mode, axis: int) -> np.ndarray:
+    if mode == "max":
+        return block.max(axis=axis)
+    if mode == "min":
+        return block.min(axis=axis)
+    return block.mean(axis=axis, dtype=np.float32)
+
+
+def oblique_warning(canon: Canonical) -> str | None:
+    if canon.obliquity < OBLIQUE_WARN_DEG:
+        return None
+    return (
+        f"the stack is oblique ({canon.obliquity:.1f} degrees from the patient axes): views "
+        "are shown on its nearest axes without resampling, so labels are approximate"
+    )

@@ -1,0 +1,196 @@
+"""Stack frames into one 3-D array with its affine, values rescaled to physical units.
+
+Memory: the output is allocated once and filled slice by slice from views into the input bytes,
+so the peak is about one volume plus the inputs. Integer rescale results stay int16 when they fit
+(CT in HU always does); anything else becomes float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import BudgetError
+from .frames import Frame
+from .geometry import make_affine
+from .limits import Limits, bytes_text
+from .pixels import frame_values, is_colour, stored_range
+from .series import Stack
+
+Progress = Callable[[float, str], None]
+_INT16 = np.iinfo(np.int16)
+
+
+@dataclass(frozen=True, eq=False)
+class Volume:
+    """A (slice, row, col) array and the affine that puts every voxel in LPS mm."""
+
+    array: np.ndarray = field(repr=False)
+    affine: np.ndarray = field(repr=False)
+    spacing: tuple[float, float, float]
+    """(slice, row, col) in mm; slice spacing is along the normal, from positions."""
+    stack_id: str
+    modality: str = ""
+    units: str = ""
+    description: str = ""
+    file_window: tuple[float, float] | None = None
+    """(center, width) the file itself suggests, if any."""
+    padding_value: float | None = None
+    """Rescaled PixelPaddingValue: fills outside the scan's field of view, not tissue."""
+    slice_names: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.array.ndim != 3:
+            raise ValueError(f"volume array must be 3-D, got shape {self.array.shape}")
+        if self.affine.shape != (4, 4):
+            raise ValueError(f"affine must be 4x4, got {self.affine.shape}")
+        if self.slice_names and len(self.slice_names) != self.array.shape[0]:
+            raise ValueError("one slice name per slice")
+        self.array.flags.writeable = False
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.array.shape  # type: ignore[return-value]
+
+
+def build_volume(
+    stack: Stack, limits: Limits | None = None, progress: Progress | None = None
+) -> Volume:
+    """Decode, rescale and stack every frame of ``stack``.
+
+    A frame that fails to decode leaves its slice at the volume's lowest value and is named in
+    the volume's warnings; the rest of the stack still loads.
+    """
+    limits = limits or Limits()
+    frames = stack.frames
+    shape = (len(frames), stack.rows, stack.columns)
+    dtype = _output_dtype(frames)
+    need = int(np.prod(shape)) * dtype.itemsize
+    if need > limits.volume_bytes:
+        raise BudgetError(
+            stack.id,
+            f"the volume {shape[0]} x {shape[1]} x {shape[2]} would take {bytes_text(need)}, "
+            f"over {limits.describe('volume_bytes')}",
+        )
+    array = np.empty(shape, dtype=dtype)
+    warnings = list(stack.warnings)
+    failed: list[int] = []
+    for k, frame in enumerate(frames):
+        try:
+            array = _put_slice(array, k, frame)
+        except Exception as exc:
+            failed.append(k)
+            warnings.append(
+                f"{frame.name}: pixel data could not be decoded ({_short(exc)}); "
+                "its slice is left blank"
+            )
+        except BaseException as exc:  # pyo3 PanicException from a Rust decoder
+            if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+                raise
+            failed.append(k)
+            warnings.append(
+                f"{frame.name}: the decoder crashed on this pixel data; its slice is left blank"
+            )
+        if progress and (k % 8 == 0 or k == len(frames) - 1):
+            progress((k + 1) / len(frames), f"decoded {k + 1} of {len(frames)} slices")
+    if failed:
+        _blank(array, failed)
+    if is_colour(frames[0].file):
+        warnings.append("colour image shown as luminance (0.299 R + 0.587 G + 0.114 B)")
+    return _assemble(stack, array, warnings)
+
+
+def _assemble(stack: Stack, array: np.ndarray, warnings: list[str]) -> Volume:
+    ds = stack.first
+    first = stack.frames[0]
+    padding = ds.get("PixelPaddingValue")
+    modality = stack.modality.upper()
+    return Volume(
+        array=array,
+        affine=make_affine(
+            stack.orientation,
+            np.array(stack.origin),
+            stack.pixel_spacing,
+            np.array(stack.slice_step),
+        ),
+        spacing=(stack.slice_spacing, *stack.pixel_spacing),
+        stack_id=stack.id,
+        modality=modality,
+        units="HU" if modality == "CT" else str(ds.get("RescaleType", "") or ""),
+        description=stack.description,
+        file_window=_file_window(ds),
+        padding_value=None
+        if not isinstance(padding, int)
+        else padding * first.slope + first.intercept,
+        slice_names=tuple(f.name for f in stack.frames),
+        warnings=tuple(warnings),
+    )
+
+
+def _short(exc: BaseException) -> str:
+    """One line from a decoder's message; pydicom lists each plugin's failure on its own line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines)[:300] or type(exc).__name__
+
+
+def _output_dtype(frames: tuple[Frame, ...]) -> np.dtype:
+    """int16 when every frame's rescaled range fits it, else float32 (decided before decoding,
+    from the header's declared bit depth, so the array is allocated once)."""
+    if any(is_colour(f.file) for f in frames[:1]):
+        return np.dtype(np.float32)
+    for frame in frames:
+        if frame.slope != int(frame.slope) or frame.intercept != int(frame.intercept):
+            return np.dtype(np.float32)
+        low, high = stored_range(frame.file)
+        ends = sorted((low * frame.slope + frame.intercept, high * frame.slope + frame.intercept))
+        if ends[0] < _INT16.min or ends[1] > _INT16.max:
+            return np.dtype(np.float32)
+    return np.dtype(np.int16)
+
+
+def _put_slice(array: np.ndarray, k: int, frame: Frame) -> np.ndarray:
+    """Write frame k rescaled into the array; returns the array (new only if it had to widen)."""
+    values = frame_values(frame)
+    if values.shape != array.shape[1:]:
+        raise ValueError(f"decoded {values.shape}, expected {array.shape[1:]}")
+    if frame.slope == 1.0 and frame.intercept == 0.0 and np.can_cast(values.dtype, array.dtype):
+        array[k] = values
+        return array
+    rescaled = values.astype(np.float32) * np.float32(frame.slope) + np.float32(frame.intercept)
+    if array.dtype == np.int16:
+        if rescaled.min() < _INT16.min or rescaled.max() > _INT16.max:
+            array = array.astype(np.float32)  # rare: header declared less than the data holds
+        else:
+            array[k] = np.rint(rescaled)
+            return array
+    array[k] = rescaled
+    return array
+
+
+def _blank(array: np.ndarray, failed: list[int]) -> None:
+    good = np.setdiff1d(np.arange(array.shape[0]), failed)
+    low = array[good].min() if len(good) else 0
+    array[failed] = low
+
+
+def _file_window(ds) -> tuple[float, float] | None:
+    """The first WindowCenter/WindowWidth pair, when both are present and usable."""
+    center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
+    try:
+        center = float(_first_value(center))
+        width = float(_first_value(width))
+    except (TypeError, ValueError, IndexError):
+        return None
+    if not np.isfinite(center) or not np.isfinite(width) or width <= 0:
+        return None
+    return center, width
+
+
+def _first_value(value: object) -> object:
+    """WindowCenter may hold several values (several suggested windows): take the first."""
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return value[0]
+    return value
