@@ -151,7 +151,8 @@ def _parse_slab(text: str | None) -> tuple[int | None, int | None] | None:
         raise UsageError(f"slab {text!r} must be A:B, e.g. 10:40 or :20") from None
 
 
-def _pick_stack(study: Study, wanted: str | None) -> Stack:
+def _pick_stack(study: Study, wanted: str | None) -> tuple[Stack, str | None]:
+    """The requested stack, else the largest, with a note saying which was taken."""
     if not study.stacks:
         detail = f"; {len(study.skipped)} skipped, e.g. {study.skipped[0]}" if study.skipped else ""
         raise UsageError(f"no image series found in the inputs{detail}")
@@ -160,16 +161,15 @@ def _pick_stack(study: Study, wanted: str | None) -> Stack:
         if stack is None:
             known = ", ".join(s.id for s in study.stacks)
             raise UsageError(f"series {wanted!r} not found; the inputs hold {known}")
-        return stack
+        return stack, None
     stack = study.largest()
     assert stack is not None
-    if len(study.stacks) > 1:
-        print(
-            f"dicomviz: {len(study.stacks)} series found; using {stack.id} "
-            f"({len(stack.frames)} images, {stack.description!r})",
-            file=sys.stderr,
-        )
-    return stack
+    if len(study.stacks) == 1:
+        return stack, None
+    return stack, (
+        f"{len(study.stacks)} series found; using {stack.id} "
+        f"({len(stack.frames)} images, {stack.description!r})"
+    )
 
 
 def _project(args: argparse.Namespace) -> int:
@@ -177,7 +177,8 @@ def _project(args: argparse.Namespace) -> int:
     slab = _parse_slab(args.slab)
     window = parse_window(args.window) if args.window else None
     study = load(args.paths)
-    volume = build_volume(_pick_stack(study, args.series))
+    stack, note = _pick_stack(study, args.series)
+    volume = build_volume(stack)
     canon = canonical(volume)
     view = make_view(canon, args.plane, args.mode, index=args.index, slab=slab, units=volume.units)
     window = window or default_window(
@@ -192,6 +193,8 @@ def _project(args: argparse.Namespace) -> int:
     np.save(base.with_name(base.name + ".npy"), view.image)
     png = base.with_name(base.name + ".png")
     png.write_bytes(view_png(view, window, labels=args.labels))
+    if note:
+        print(f"dicomviz: {note}", file=sys.stderr)
     for warning in (*volume.warnings, oblique_warning(canon)):
         if warning:
             print(f"dicomviz: warning: {warning}", file=sys.stderr)

@@ -58,7 +58,7 @@ def _native_view(dicom: DicomFile) -> np.ndarray | None:
     """(frames, rows, columns) view of uncompressed single-sample pixel data, or None when the
     layout needs pydicom (bit-packed, colour, big endian, odd bit depths)."""
     ds = dicom.dataset
-    if dicom.pixel_offset is None or int(ds.get("SamplesPerPixel") or 1) != 1:
+    if dicom.pixel_offset is None or is_colour(dicom):
         return None
     if not ds.original_encoding[1]:  # big endian
         return None

@@ -116,6 +116,16 @@ def parse_dataset(
     ds = pydicom.dcmread(io.BytesIO(data), force=True, defer_size=defer_size)
     if not _has_any_element(ds):
         raise InputFileError(source.name, "not DICOM (no readable elements)")
+    if "TransferSyntaxUID" not in ds.file_meta:
+        # A bare dataset (no meta group): pixel decoding needs the syntax it was read with.
+        implicit, little = ds.original_encoding
+        ds.file_meta.TransferSyntaxUID = (
+            pydicom.uid.ImplicitVRLittleEndian
+            if implicit
+            else pydicom.uid.ExplicitVRLittleEndian
+            if little
+            else pydicom.uid.ExplicitVRBigEndian
+        )
     return ds
 
 

@@ -185,7 +185,8 @@ def _resolve_range(
         return k, k + 1
     start, stop, _ = slice(*(slab or (None, None))).indices(depth)
     if stop <= start:
-        raise UsageError(f"slab {slab} selects no slices out of {depth}")
+        shown = ":".join("" if v is None else str(v) for v in (slab or (None, None)))
+        raise UsageError(f"slab {shown} selects no slices out of {depth}")
     return start, stop
 
 

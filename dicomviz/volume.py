@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydicom.dataset import Dataset
 
 from .errors import BudgetError
 from .frames import Frame
@@ -121,7 +122,7 @@ def _assemble(stack: Stack, array: np.ndarray, warnings: list[str]) -> Volume:
         modality=modality,
         units="HU" if modality == "CT" else str(ds.get("RescaleType", "") or ""),
         description=stack.description,
-        file_window=_file_window(ds),
+        file_window=_file_window(ds) or _file_window(_voi_group(ds)),
         padding_value=None
         if not isinstance(padding, int)
         else padding * first.slope + first.intercept,
@@ -137,16 +138,19 @@ def _short(exc: BaseException) -> str:
 
 
 def _output_dtype(frames: tuple[Frame, ...]) -> np.dtype:
-    """int16 when every frame's rescaled range fits it, else float32 (decided before decoding,
-    from the header's declared bit depth, so the array is allocated once)."""
-    if any(is_colour(f.file) for f in frames[:1]):
+    """int16 for integer rescale of data stored in at most 16 bits, else float32.
+
+    Decided before decoding so the array is allocated once. Headers often declare 16 stored
+    bits although CT values span 12; a slice that really leaves the int16 range widens the
+    volume to float32 while it is filled (see _put_slice).
+    """
+    if is_colour(frames[0].file):
         return np.dtype(np.float32)
     for frame in frames:
         if frame.slope != int(frame.slope) or frame.intercept != int(frame.intercept):
             return np.dtype(np.float32)
         low, high = stored_range(frame.file)
-        ends = sorted((low * frame.slope + frame.intercept, high * frame.slope + frame.intercept))
-        if ends[0] < _INT16.min or ends[1] > _INT16.max:
+        if low < -(2**15) or high > 2**16 - 1:
             return np.dtype(np.float32)
     return np.dtype(np.int16)
 
@@ -176,7 +180,7 @@ def _blank(array: np.ndarray, failed: list[int]) -> None:
     array[failed] = low
 
 
-def _file_window(ds) -> tuple[float, float] | None:
+def _file_window(ds: Dataset | dict) -> tuple[float, float] | None:
     """The first WindowCenter/WindowWidth pair, when both are present and usable."""
     center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
     try:
@@ -187,6 +191,15 @@ def _file_window(ds) -> tuple[float, float] | None:
     if not np.isfinite(center) or not np.isfinite(width) or width <= 0:
         return None
     return center, width
+
+
+def _voi_group(ds: Dataset) -> Dataset | dict:
+    """Enhanced multi-frame files keep their window in a FrameVOILUTSequence functional group."""
+    for keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        groups = ds.get(keyword)
+        if groups and "FrameVOILUTSequence" in groups[0] and groups[0].FrameVOILUTSequence:
+            return groups[0].FrameVOILUTSequence[0]
+    return {}
 
 
 def _first_value(value: object) -> object:
