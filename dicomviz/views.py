@@ -77,14 +77,13 @@ class View:
 
     @property
     def title(self) -> str:
+        """Short enough for a third of a page: 'Coronal MIP 104-153 · 40 mm'."""
         start, stop = self.slab
         if self.mode == "slice":
             return f"{self.plane.capitalize()} slice {start + 1}"
         thick = (stop - start) * self.depth_spacing
-        return (
-            f"{self.plane.capitalize()} {MODE_LABELS[self.mode]}, slices {start + 1}-{stop} "
-            f"({thick:.1f} mm)"
-        )
+        mode = MODE_LABELS[self.mode].split()[0]
+        return f"{self.plane.capitalize()} {mode} {start + 1}-{stop} · {thick:.0f} mm"
 
 
 def canonical(volume: Volume) -> Canonical:
@@ -205,3 +204,25 @@ def oblique_warning(canon: Canonical) -> str | None:
         f"the stack is oblique ({canon.obliquity:.1f} degrees from the patient axes): views "
         "are shown on its nearest axes without resampling, so labels are approximate"
     )
+
+
+def linked_indices(plane: Plane, row: int, col: int, shape: tuple[int, int, int]) -> dict:
+    """Slice indices of the other two planes that pass through pixel (row, col) of a view of
+    ``plane``, for a canonical volume of ``shape`` (linked views)."""
+    depth_s = shape[0]
+    if plane == "axial":
+        return {"coronal": row, "sagittal": col}
+    if plane == "coronal":
+        return {"axial": depth_s - 1 - row, "sagittal": col}
+    return {"axial": depth_s - 1 - row, "coronal": col}
+
+
+def crosshair_pixel(
+    plane: Plane, indices: dict[str, int], shape: tuple[int, int, int]
+) -> tuple[int, int]:
+    """(row, col) in a view of ``plane`` where the other planes' current slices cross."""
+    if plane == "axial":
+        return indices["coronal"], indices["sagittal"]
+    if plane == "coronal":
+        return shape[0] - 1 - indices["axial"], indices["sagittal"]
+    return shape[0] - 1 - indices["axial"], indices["coronal"]

@@ -172,3 +172,19 @@ def test_projection_modes_and_slab() -> None:
     # The slab excludes the anterior marker's slice (y=-14 is index 1) only when it starts after it.
     later = make_view(volume, "coronal", "max", slab=(2, None))
     assert not (later.image == MARKERS["A"][1]).any()
+
+
+@pytest.mark.parametrize("plane", ["axial", "coronal", "sagittal"])
+def test_clicking_a_marker_moves_the_other_planes_onto_it(plane: str) -> None:
+    from dicomviz.views import crosshair_pixel, linked_indices
+
+    volume = _volume(_acquisition(*ACQUISITIONS["sagittal"], reverse=True))
+    shape = canonical(volume).array.shape
+    position, value = MARKERS["P"]
+    row, col = _expected_display(plane, position)
+    indices = {plane: 0, **linked_indices(plane, row, col, shape)}
+    for other, index in indices.items():
+        if other != plane:
+            image = make_view(volume, other, "slice", index=index).image
+            assert (image == value).sum() == 1, other
+    assert crosshair_pixel(plane, indices, shape) == (row, col)

@@ -1,0 +1,405 @@
+"""dicomviz page: drop in a study, search its headers, look through its volume along every plane.
+
+A thin layer over the ``dicomviz`` library: widgets, caching and messages only. Heavy objects
+(study, volume, views) live in ``st.cache_resource`` (shared, never copied), keyed by a content
+digest taken once per upload, and bounded so a hosted page does not grow without limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+import pandas as pd
+import streamlit as st
+
+import dicomviz
+from dicomviz import figures, headers, privacy, render, views, windowing
+from dicomviz.sample import SAMPLE_DESCRIPTION, sample_series
+
+PLANES = ("axial", "coronal", "sagittal")
+MODE_NAMES = {"Slice": "slice", "MIP": "max", "MinIP": "min", "Mean (AIP)": "mean"}
+CACHE = {"max_entries": 4, "ttl": 3600, "show_spinner": False}
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the page shows: a digest naming the content, and how to get the files."""
+
+    digest: str
+    label: str
+    uploads: tuple = ()
+
+
+# ---------- cached engine calls (keyed by digest; underscore arguments are not hashed) ----------
+
+
+@st.cache_resource(**CACHE)
+def sample_files() -> tuple[tuple[str, bytes], ...]:
+    return tuple(sample_series())
+
+
+@dataclass
+class Slot:
+    """A cache entry filled outside the cached function, so a progress bar can show while it is
+    computed (elements drawn inside a cached function would be replayed on every hit)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    value: object = None
+
+
+@st.cache_resource(**CACHE)
+def study_slot(digest: str) -> Slot:
+    return Slot()
+
+
+@st.cache_resource(**CACHE)
+def volume_slot(digest: str, stack_id: str) -> Slot:
+    return Slot()
+
+
+def filled(
+    slot: Slot, compute: Callable[[Callable[[float, str], None]], object], text: str
+) -> object:
+    """The slot's value, computed once (under its lock) with a progress bar."""
+    with slot.lock:
+        if slot.value is None:
+            bar = st.progress(0.0, text=text)
+            slot.value = compute(lambda done, what: bar.progress(min(done, 1.0), text=what))
+            bar.empty()
+    return slot.value
+
+
+@st.cache_resource(max_entries=48, ttl=3600, show_spinner=False)
+def compute_view(
+    digest: str,
+    stack_id: str,
+    plane: str,
+    mode: str,
+    index: int,
+    slab: tuple[int, int],
+    _canon: views.Canonical,
+    units: str,
+) -> views.View:
+    return views.make_view(_canon, plane, mode, index=index, slab=slab, units=units)
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
+def varying_table(digest: str, stack_id: str, _study: dicomviz.Study) -> pd.DataFrame:
+    stack = _study.find(stack_id)
+    datasets = list({id(f.file.dataset): f.file.dataset for f in stack.frames}.values())
+    return headers.varying_elements(datasets)
+
+
+# ---------- panels ----------
+
+
+def upload_source() -> Source:
+    """Uploaded files (or the sample), with a digest computed once per distinct upload."""
+    st.sidebar.header("Data")
+    files = st.sidebar.file_uploader(
+        "DICOM files or .zip archives", accept_multiple_files=True, key="files"
+    )
+    folder = st.sidebar.file_uploader(
+        "…or a whole folder", accept_multiple_files="directory", key="folder"
+    )
+    uploads = tuple([*(files or []), *(folder or [])])
+    if not uploads:
+        st.sidebar.caption("Showing the built-in **synthetic** sample. Drop in your own files.")
+        return Source("sample", SAMPLE_DESCRIPTION)
+    ids = tuple(u.file_id for u in uploads)
+    known = st.session_state.setdefault("digests", {})
+    if ids not in known:
+        digest = hashlib.sha256()
+        for upload in uploads:
+            digest.update(upload.name.encode("utf-8", "replace") + b"\0")
+            digest.update(upload.getbuffer())
+        known.clear()
+        known[ids] = digest.hexdigest()
+    return Source(known[ids], f"{len(uploads)} uploaded file(s)", uploads)
+
+
+def read_study(source: Source) -> dicomviz.Study:
+    def compute(progress: Callable[[float, str], None]) -> dicomviz.Study:
+        files = (
+            sample_files()
+            if source.digest == "sample"
+            else [(u.name, u.getvalue()) for u in source.uploads]
+        )
+        return dicomviz.load(files, progress=progress)
+
+    return filled(study_slot(source.digest), compute, "Reading files…")
+
+
+def read_volume(source: Source, stack: dicomviz.Stack) -> tuple:
+    def compute(progress: Callable[[float, str], None]) -> tuple:
+        volume = dicomviz.build_volume(stack, progress=progress)
+        return volume, views.canonical(volume)
+
+    return filled(volume_slot(source.digest, stack.id), compute, "Building the volume…")
+
+
+def summary(study: dicomviz.Study, source: Source, volume: dicomviz.Volume | None) -> None:
+    if source.digest == "sample":
+        st.info(
+            f"**{SAMPLE_DESCRIPTION}**: generated by code, not patient data. "
+            "Upload DICOM files, a folder or a .zip in the sidebar to see your own."
+        )
+    used = sum(len(s.frames) for s in study.stacks)
+    cols = st.columns(4)
+    cols[0].metric("Inputs read", study.files_read)
+    cols[1].metric("Series", len(study.stacks))
+    cols[2].metric("Images used", used)
+    cols[3].metric("Skipped", len(study.skipped))
+    if study.skipped:
+        with st.expander(f"{len(study.skipped)} skipped file(s), with the reason"):
+            st.dataframe(
+                pd.DataFrame([{"file": s.name, "reason": s.reason} for s in study.skipped]),
+                hide_index=True,
+            )
+    if volume is not None and volume.warnings:
+        with st.expander(f"{len(volume.warnings)} geometry warning(s)", expanded=True):
+            for warning in volume.warnings:
+                st.warning(warning)
+
+
+def pick_stack(study: dicomviz.Study) -> dicomviz.Stack:
+    stacks = list(study.stacks)
+    if len(stacks) == 1:
+        return stacks[0]
+    default = stacks.index(study.largest())
+    return st.sidebar.selectbox(
+        "Series",
+        stacks,
+        index=default,
+        key="series",
+        format_func=lambda s: (
+            f"{s.modality} · {s.description or 'no description'} · "
+            f"{len(s.frames)} images · {s.plane}"
+        ),
+    )
+
+
+def view_controls(canon: views.Canonical, stack_key: str) -> tuple[list[str], str, dict, dict]:
+    """Plane(s), mode, and per-plane slice index or slab, all from the sidebar."""
+    st.sidebar.header("View")
+    layout = st.sidebar.radio(
+        "Plane",
+        ["Axial", "Coronal", "Sagittal", "All three"],
+        index=1,
+        horizontal=True,
+        key="plane",
+    )
+    mode = MODE_NAMES[
+        st.sidebar.radio("Mode", list(MODE_NAMES), index=1, horizontal=True, key="mode")
+    ]
+    planes = list(PLANES) if layout == "All three" else [layout.lower()]
+    indices, slabs = {}, {}
+    for plane in PLANES:
+        depth = views.plane_depth(canon, plane)
+        spacing = canon.spacing[views._PLANE_AXIS[plane]]
+        key = f"index-{plane}-{stack_key}"
+        st.session_state.setdefault(key, depth // 2 + 1)  # slices count from 1 on the page
+        indices[plane] = st.session_state[key] - 1
+        slab_key = f"slab-{plane}-{mode == 'min'}-{stack_key}"
+        st.session_state.setdefault(slab_key, default_slab(depth, spacing, mode))
+        if plane not in planes:
+            slabs[plane] = st.session_state[slab_key]
+            continue
+        if depth < 2:
+            st.sidebar.caption(f"{plane.capitalize()}: a single slice")
+        elif mode == "slice":
+            number = st.sidebar.slider(f"{plane.capitalize()} slice", 1, depth, key=key)
+            indices[plane] = number - 1
+        else:
+            start, stop = st.sidebar.slider(
+                f"{plane.capitalize()} slab (slices)", 1, depth, key=slab_key
+            )
+            st.sidebar.caption(f"{stop - start + 1} slices, {(stop - start + 1) * spacing:.1f} mm")
+        slabs[plane] = st.session_state[slab_key]
+    return planes, mode, indices, slabs
+
+
+def default_slab(depth: int, spacing: float, mode: str) -> tuple[int, int]:
+    """Whole volume, except for MinIP: through the whole body every ray meets the air around
+    it, so MinIP starts on a central slab of about 40 mm, where the airways show."""
+    if mode != "min":
+        return 1, depth
+    half = max(1, round(20 / spacing))
+    middle = depth // 2
+    return max(1, middle - half + 1), min(depth, middle + half)
+
+
+def window_controls(volume: dicomviz.Volume, sample_view: views.View, mode: str) -> tuple:
+    st.sidebar.header("Display")
+    presets = {
+        "File / automatic": windowing.default_window(
+            sample_view.image,
+            modality=volume.modality,
+            file_window=volume.file_window,
+            padding_value=volume.padding_value,
+        )
+    }
+    presets |= {name.capitalize(): w for name, w in windowing.presets_for(volume.modality).items()}
+
+    def apply_preset() -> None:
+        chosen = presets[st.session_state["preset"]]
+        st.session_state["center"], st.session_state["width"] = chosen.center, chosen.width
+
+    # A new series, or moving into or out of MinIP, starts on that case's usual window: MinIP
+    # looks for air in lung, which only a lung window tells apart.
+    situation = (volume.stack_id, mode == "min")
+    if "center" not in st.session_state or st.session_state.get("window_for") != situation:
+        st.session_state["window_for"] = situation
+        lung = mode == "min" and "Lung" in presets
+        st.session_state["preset"] = "Lung" if lung else "File / automatic"
+        apply_preset()
+    st.sidebar.selectbox("Window preset", list(presets), key="preset", on_change=apply_preset)
+    cols = st.sidebar.columns(2)
+    center = cols[0].number_input("Center", key="center", step=10.0, format="%.0f")
+    width = cols[1].number_input("Width", key="width", min_value=1.0, step=10.0, format="%.0f")
+    colormap = st.sidebar.selectbox("Colormap", render.COLORMAPS, key="colormap")
+    return windowing.Window(float(center), float(width)), colormap
+
+
+def on_click(plane: str, shape: tuple, stack_key: str, spacing: tuple) -> None:
+    """Linked views: a click in one view moves the other planes' slices there."""
+    state = st.session_state.get(f"figure-{plane}")
+    points = state.selection.points if state and state.selection else []
+    if not points:
+        return  # a second click on the same point sends an empty selection
+    row = round(points[0]["y"] / spacing[0])
+    col = round(points[0]["x"] / spacing[1])
+    for other, index in views.linked_indices(plane, row, col, shape).items():
+        st.session_state[f"index-{other}-{stack_key}"] = int(index) + 1
+
+
+def show_views(
+    source: Source,
+    stack: dicomviz.Stack,
+    canon: views.Canonical,
+    volume: dicomviz.Volume,
+    controls: tuple,
+    display: tuple,
+) -> views.View:
+    planes, mode, indices, slabs = controls
+    window, colormap = display
+    columns = st.columns(len(planes))
+    stack_key = f"{source.digest[:12]}-{stack.id}"
+    shown = None
+    for column, plane in zip(columns, planes, strict=True):
+        start, stop = slabs[plane]
+        view = compute_view(
+            source.digest,
+            stack.id,
+            plane,
+            mode,
+            indices[plane],
+            (start - 1, stop),
+            canon,
+            volume.units,
+        )
+        row, col = views.crosshair_pixel(plane, indices, canon.array.shape)
+        figure = figures.view_figure(
+            view,
+            window,
+            colormap=colormap,
+            clickable=True,
+            crosshair=(col * view.spacing[1], row * view.spacing[0]),
+            height=420 if len(planes) > 1 else 640,
+        )
+        column.plotly_chart(
+            figure,
+            key=f"figure-{plane}",
+            selection_mode="points",
+            on_select=partial(on_click, plane, canon.array.shape, stack_key, view.spacing),
+            config={"doubleClick": "reset", "displaylogo": False},
+        )
+        shown = shown or view
+    return shown
+
+
+def header_panel(study: dicomviz.Study, stack: dicomviz.Stack, source: Source) -> None:
+    st.subheader("Header elements")
+    cols = st.columns([2, 3, 2, 2])
+    number = cols[0].number_input("Image in series", 1, len(stack.frames), 1, key="image")
+    search = cols[1].text_input("Search (tag, name, VR or value)", key="header_search")
+    only_varying = cols[2].toggle("Only elements that vary across the series", key="varying")
+    hide = cols[3].toggle("Hide patient identifiers", value=True, key="hide_ids")
+    if only_varying:
+        table = varying_table(source.digest, stack.id, study)
+    else:
+        table = headers.header_table(stack.frames[int(number) - 1].file.dataset)
+    if hide:
+        table = privacy.redact_table(table)
+    shown = headers.filter_table(table, search)
+    st.caption(
+        f"{len(shown)} of {len(table)} elements match"
+        if search.strip()
+        else f"{len(table)} elements"
+    )
+    st.dataframe(shown, hide_index=True, height=420, key="header_table")
+    st.download_button(
+        "Download table (CSV)",
+        shown.to_csv(index=False).encode(),
+        file_name="dicomviz_headers.csv",
+        mime="text/csv",
+        key="csv",
+    )
+
+
+def downloads(view: views.View, display: tuple) -> None:
+    window, colormap = display
+    png = render.view_png(view, window, colormap=colormap, labels=True, min_size=512)
+    st.sidebar.download_button(
+        "Download view (PNG)",
+        png,
+        key="png",
+        mime="image/png",
+        file_name=f"dicomviz_{view.plane}_{view.mode}.png",
+    )
+
+
+def main() -> None:
+    st.set_page_config(page_title="dicomviz", page_icon="🩻", layout="wide")
+    st.title("dicomviz")
+    source = upload_source()
+    study = read_study(source)
+    if not study.stacks:
+        summary(study, source, None)
+        st.error("No image series found in this upload: see the skipped files above.")
+        return
+    stack = pick_stack(study)
+    try:
+        volume, canon = read_volume(source, stack)
+    except dicomviz.DicomvizError as exc:
+        summary(study, source, None)
+        st.error(str(exc))
+        return
+    stack_key = f"{source.digest[:12]}-{stack.id}"
+    controls = view_controls(canon, stack_key)
+    first_plane = controls[0][0]
+    probe = compute_view(
+        source.digest,
+        stack.id,
+        first_plane,
+        controls[1],
+        controls[2][first_plane],
+        (controls[3][first_plane][0] - 1, controls[3][first_plane][1]),
+        canon,
+        volume.units,
+    )
+    display = window_controls(volume, probe, controls[1])
+    summary(study, source, volume)
+    warning = views.oblique_warning(canon)
+    if warning:
+        st.warning(warning)
+    view = show_views(source, stack, canon, volume, controls, display)
+    downloads(view, display)
+    header_panel(study, stack, source)
+
+
+main()

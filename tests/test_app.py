@@ -1,0 +1,138 @@
+"""The page, driven headless through streamlit.testing (no browser)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+from synth import make_series, zip_bytes
+
+import dicomviz.views
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=120).run()
+
+
+def _figures(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def _header_table(at: AppTest):
+    (table,) = [d.value for d in at.dataframe if "keyword" in d.value.columns]
+    return table
+
+
+def _no_errors(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_opens_on_the_labelled_synthetic_sample() -> None:
+    at = _app()
+    _no_errors(at)
+    assert any("synthetic" in info.value.lower() for info in at.info)
+    (figure,) = _figures(at)
+    assert "Coronal MIP" in figure["layout"]["title"]["text"]
+    labels = [a["text"] for a in figure["layout"]["annotations"]]
+    assert labels == ["S", "I", "R", "L"]
+
+
+def test_switching_plane_and_mode_changes_the_figure() -> None:
+    at = _app()
+    before = _figures(at)[0]
+    at.radio(key="plane").set_value("Axial").run()
+    axial = _figures(at)[0]
+    assert "Axial MIP" in axial["layout"]["title"]["text"]
+    assert axial["data"][0]["z"] != before["data"][0]["z"]
+    at.radio(key="mode").set_value("MinIP").run()
+    assert "Axial MinIP" in _figures(at)[0]["layout"]["title"]["text"]
+    at.radio(key="plane").set_value("All three").run()
+    assert len(_figures(at)) == 3
+    _no_errors(at)
+
+
+def test_header_search_narrows_rows() -> None:
+    at = _app()
+    everything = len(_header_table(at))
+    at.text_input(key="header_search").set_value("pixel spacing").run()
+    rows = _header_table(at)
+    assert 0 < len(rows) < everything
+    assert rows["keyword"].str.contains("PixelSpacing").any()
+    assert any(f"of {everything} elements match" in c.value for c in at.caption)
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """Every file the page offers for download, by its download name."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    offered: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, path_or_data, mimetype, kind, filename=None):
+        offered[filename or mimetype] = path_or_data
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    return offered
+
+
+def test_hide_identifiers_hides_them_in_table_and_csv(downloads: dict[str, bytes]) -> None:
+    at = _app()
+    table = _header_table(at)
+    assert table[table["keyword"] == "PatientName"]["value"].tolist() == ["(hidden)"]
+    assert table[table["keyword"] == "StudyDate"]["value"].tolist() == ["(hidden)"]
+    csv = downloads["dicomviz_headers.csv"].decode()
+    assert "PatientName" in csv and "SYNTHETIC" not in csv and "20240101" not in csv
+    assert downloads["dicomviz_coronal_max.png"].startswith(b"\x89PNG")
+    at.toggle(key="hide_ids").set_value(False).run()
+    shown = _header_table(at)
+    assert "SYNTHETIC" in shown[shown["keyword"] == "PatientName"]["value"].iloc[0]
+    assert "SYNTHETIC" in downloads["dicomviz_headers.csv"].decode()
+
+
+def test_upload_with_a_broken_file_lists_it_and_loads_the_rest() -> None:
+    at = _app()
+    series = zip_bytes(make_series(slices=9, rows=20, columns=16))
+    at.file_uploader(key="files").set_value(
+        [("export.zip", series, "application/zip"), ("broken.dcm", b"garbage", "image/dicom")]
+    ).run()
+    _no_errors(at)
+    assert not any("synthetic" in info.value.lower() for info in at.info)
+    skipped = [e for e in at.expander if "skipped" in e.label]
+    assert skipped
+    table = skipped[0].dataframe[0].value
+    reasons = dict(zip(table["file"], table["reason"], strict=True))
+    assert reasons["broken.dcm"].startswith("a text file") or "not DICOM" in reasons["broken.dcm"]
+    assert len(_figures(at)) == 1
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Images used"] == "9"
+
+
+def test_window_change_does_not_recompute_the_view(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    original = dicomviz.views.make_view
+
+    def counting(*args, **kwargs):
+        calls.append(args[1:3])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(dicomviz.views, "make_view", counting)
+    st.cache_resource.clear()
+    at = _app()
+    first = len(calls)
+    assert first >= 1
+    at.number_input(key="center").set_value(-600).run()
+    at.number_input(key="width").set_value(1500).run()
+    at.selectbox(key="colormap").set_value("bone").run()
+    assert len(calls) == first
+    figure = _figures(at)[0]["data"][0]
+    assert (figure["zmin"], figure["zmax"]) == (-1350, 150)
+    at.radio(key="mode").set_value("Slice").run()
+    assert len(calls) == first + 1

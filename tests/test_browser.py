@@ -1,0 +1,143 @@
+"""End to end in a real browser: Debian's Chromium driven by Playwright against `streamlit run`.
+
+Runs whenever Chromium is installed; under CI (CI=true) a missing browser is a failure, never a
+skip (.ci/run installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from synth import make_series, zip_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+
+pytestmark = pytest.mark.browser
+
+
+def _require_browser() -> None:
+    if Path(CHROMIUM).exists():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("Chromium is missing under CI: .ci/run must install it")
+    pytest.skip("Chromium not installed (apt-get install -y chromium)")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    _require_browser()
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "app.py"),
+        "--server.headless=true",
+        f"--server.port={port}",
+        "--server.address=127.0.0.1",
+        "--browser.gatherUsageStats=false",
+    ]
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = (ARTIFACTS / "streamlit.log").open("wb")
+    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("streamlit did not start within 60 s")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+        log.close()
+
+
+@pytest.fixture
+def page(server: str):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 1500, "height": 1100})
+        yield context.new_page()
+        browser.close()
+
+
+def _wait_for_heatmap(page, count: int = 1) -> None:
+    page.wait_for_function(
+        f"document.querySelectorAll('.js-plotly-plot .heatmaplayer image, "
+        f".js-plotly-plot .hm').length >= {count}",
+        timeout=90_000,
+    )
+
+
+def _assert_no_exception(page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert "Traceback" not in page.content()
+
+
+def test_upload_a_zip_switch_plane_and_screenshot(page, server: str, tmp_path: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(server)
+    _wait_for_heatmap(page)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "sample.png"), full_page=True)
+    archive = tmp_path / "export.zip"
+    archive.write_bytes(
+        zip_bytes(
+            make_series(slices=24, rows=48, columns=40, pixel_spacing=(0.8, 0.8), slice_spacing=2.5)
+        )
+    )
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(archive))
+    page.get_by_text("Images used").first.wait_for(timeout=60_000)
+    page.wait_for_function(
+        "[...document.querySelectorAll('[data-testid=stMetricValue]')]"
+        ".some(e => e.textContent.trim() === '24')",
+        timeout=90_000,
+    )
+    _wait_for_heatmap(page)
+    page.get_by_text("Axial", exact=True).first.click()
+    page.wait_for_function(
+        "[...document.querySelectorAll('.gtitle')].some(e => e.textContent.includes('Axial'))",
+        timeout=60_000,
+    )
+    _assert_no_exception(page)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "upload-axial.png"), full_page=True)
+    assert (ARTIFACTS / "upload-axial.png").stat().st_size > 10_000
