@@ -265,14 +265,13 @@ def window_controls(volume: dicomviz.Volume, sample_view: views.View, mode: str)
     return windowing.Window(float(center), float(width)), colormap
 
 
-def on_click(plane: str, shape: tuple, stack_key: str, spacing: tuple) -> None:
+def on_click(plane: str, shape: tuple, stack_key: str, view: views.View) -> None:
     """Linked views: a click in one view moves the other planes' slices there."""
     state = st.session_state.get(f"figure-{plane}")
     points = state.selection.points if state and state.selection else []
     if not points:
         return  # a second click on the same point sends an empty selection
-    row = round(points[0]["y"] / spacing[0])
-    col = round(points[0]["x"] / spacing[1])
+    row, col = view.rows.index(points[0]["y"]), view.columns.index(points[0]["x"])
     for other, index in views.linked_indices(plane, row, col, shape).items():
         st.session_state[f"index-{other}-{stack_key}"] = int(index) + 1
 
@@ -308,14 +307,14 @@ def show_views(
             window,
             colormap=colormap,
             clickable=True,
-            crosshair=(col * view.spacing[1], row * view.spacing[0]),
+            crosshair=(row, col),
             height=420 if len(planes) > 1 else 640,
         )
         column.plotly_chart(
             figure,
             key=f"figure-{plane}",
             selection_mode="points",
-            on_select=partial(on_click, plane, canon.array.shape, stack_key, view.spacing),
+            on_select=partial(on_click, plane, canon.array.shape, stack_key, view),
             config={"doubleClick": "reset", "displaylogo": False},
         )
         shown = shown or view

@@ -14,8 +14,8 @@ from .render import plotly_colorscale
 from .views import View
 from .windowing import Window
 
-CLICK_GRID_MAX = 128
-"""At most this many clickable points per image axis (every 2nd-4th pixel of a 512 image)."""
+CLICK_GRID_MAX = 256
+"""At most this many clickable points per image axis (every pixel up to 256, then every 2nd)."""
 
 
 def display_values(image: np.ndarray) -> np.ndarray:
@@ -35,38 +35,40 @@ def view_figure(
     *,
     colormap: str = "gray",
     clickable: bool = False,
-    crosshair: tuple[float, float] | None = None,
+    crosshair: tuple[int, int] | None = None,
     height: int = 560,
 ) -> go.Figure:
-    """A heatmap of ``view`` with x, y in mm from the top-left pixel centre.
+    """A heatmap of ``view`` on patient coordinates (LPS mm) in physical aspect.
 
-    ``crosshair`` = (x_mm, y_mm) draws linked-view guide lines; ``clickable`` adds the
-    selectable point grid (points carry (row, col) in ``customdata``).
+    ``crosshair`` = (row, col) draws linked-view guide lines; ``clickable`` adds the selectable
+    point grid, which then also carries the hover text (value and position).
     """
     rows, cols = view.image.shape
-    row_mm, col_mm = view.spacing
+    values = display_values(view.image)
+    x_name, y_name = view.columns.name, view.rows.name
     units = f" {view.units}" if view.units else ""
+    where = f"{x_name} %{{x:.1f}}, {y_name} %{{y:.1f}} mm"
     heatmap = go.Heatmap(
-        z=display_values(view.image),
-        x0=0.0,
-        dx=col_mm,
-        y0=0.0,
-        dy=row_mm,
+        z=values,
+        x0=view.columns.start,
+        dx=view.columns.step,
+        y0=view.rows.start,
+        dy=view.rows.step,
         zmin=window.low,
         zmax=window.high,
         colorscale=plotly_colorscale(colormap),
         showscale=False,
-        hovertemplate=f"%{{z}}{units}<br>%{{x:.1f}}, %{{y:.1f}} mm<extra></extra>",
+        hovertemplate=f"%{{z}}{units}<br>{where}<extra></extra>",
     )
     figure = go.Figure(heatmap)
     if clickable:
-        figure.add_trace(_click_grid(rows, cols, row_mm, col_mm))
-    width_mm, height_mm = cols * col_mm, rows * row_mm
-    figure.update_xaxes(
-        range=[-col_mm / 2, width_mm - col_mm / 2], visible=False, constrain="domain"
-    )
+        figure.add_trace(_click_grid(view, values, f"%{{customdata}}{units}<br>{where}"))
+    half_x, half_y = view.columns.step / 2, view.rows.step / 2
+    x_range = sorted([view.columns.at(0) - half_x, view.columns.at(cols - 1) + half_x])
+    figure.update_xaxes(range=x_range, visible=False, constrain="domain")
     figure.update_yaxes(
-        range=[height_mm - row_mm / 2, -row_mm / 2],
+        # Plotly puts range[0] at the bottom: the last row's coordinate goes there.
+        range=[view.rows.at(rows - 1) + half_y, view.rows.at(0) - half_y],
         visible=False,
         scaleanchor="x",
         scaleratio=1,
@@ -80,22 +82,24 @@ def view_figure(
         paper_bgcolor="rgba(0,0,0,0)",
         dragmode="pan",
         showlegend=False,
+        hovermode="closest",
         annotations=_edge_labels(view),
-        shapes=_crosshair(crosshair, width_mm, height_mm, row_mm, col_mm) if crosshair else [],
+        shapes=_crosshair(view, crosshair) if crosshair else [],
     )
     return figure
 
 
-def _click_grid(rows: int, cols: int, row_mm: float, col_mm: float) -> go.Scattergl:
+def _click_grid(view: View, values: np.ndarray, hover: str) -> go.Scattergl:
+    rows, cols = values.shape
     step = max(1, -(-max(rows, cols) // CLICK_GRID_MAX))
     r, c = np.meshgrid(np.arange(0, rows, step), np.arange(0, cols, step), indexing="ij")
     return go.Scattergl(
-        x=(c.ravel() * col_mm).astype(np.float32),
-        y=(r.ravel() * row_mm).astype(np.float32),
-        customdata=np.stack([r.ravel(), c.ravel()], axis=1).astype(np.int16),
+        x=np.float32(view.columns.start) + c.ravel().astype(np.float32) * view.columns.step,
+        y=np.float32(view.rows.start) + r.ravel().astype(np.float32) * view.rows.step,
+        customdata=values[::step, ::step].ravel(),
         mode="markers",
         marker={"size": max(4, step * 3), "opacity": 0},
-        hoverinfo="none",
+        hovertemplate=hover + "<extra></extra>",
         showlegend=False,
     )
 
@@ -116,26 +120,16 @@ def _edge_labels(view: View) -> list[dict]:
     ]
 
 
-def _crosshair(
-    point: tuple[float, float], width_mm: float, height_mm: float, row_mm: float, col_mm: float
-) -> list[dict]:
-    x, y = point
+def _crosshair(view: View, pixel: tuple[int, int]) -> list[dict]:
+    rows, cols = view.image.shape
+    x, y = view.columns.at(pixel[1]), view.rows.at(pixel[0])
+    x_ends = (
+        view.columns.at(0) - view.columns.step / 2,
+        view.columns.at(cols - 1) + view.columns.step / 2,
+    )
+    y_ends = (view.rows.at(0) - view.rows.step / 2, view.rows.at(rows - 1) + view.rows.step / 2)
     line = {"color": "rgba(0, 200, 255, 0.6)", "width": 1, "dash": "dot"}
     return [
-        {
-            "type": "line",
-            "x0": x,
-            "x1": x,
-            "y0": -row_mm / 2,
-            "y1": height_mm - row_mm / 2,
-            "line": line,
-        },
-        {
-            "type": "line",
-            "y0": y,
-            "y1": y,
-            "x0": -col_mm / 2,
-            "x1": width_mm - col_mm / 2,
-            "line": line,
-        },
+        {"type": "line", "x0": x, "x1": x, "y0": y_ends[0], "y1": y_ends[1], "line": line},
+        {"type": "line", "x0": x_ends[0], "x1": x_ends[1], "y0": y, "y1": y, "line": line},
     ]

@@ -60,6 +60,22 @@ class EdgeLabels:
 
 
 @dataclass(frozen=True)
+class Coordinate:
+    """Patient coordinate (LPS mm) along one screen axis of a view: ``start + index * step``."""
+
+    name: str
+    """'x' (right to left), 'y' (anterior to posterior) or 'z' (inferior to superior)."""
+    start: float
+    step: float
+
+    def at(self, index: float) -> float:
+        return self.start + index * self.step
+
+    def index(self, value: float) -> int:
+        return round((value - self.start) / self.step)
+
+
+@dataclass(frozen=True)
 class View:
     """A 2-D image ready to display: rows top to bottom, columns left to right on screen."""
 
@@ -74,6 +90,10 @@ class View:
     depth_spacing: float
     """mm between slices along the plane's normal."""
     units: str = ""
+    rows: Coordinate = Coordinate("row", 0.0, 1.0)
+    """Patient coordinate down the rows (y for axial, z for coronal and sagittal)."""
+    columns: Coordinate = Coordinate("column", 0.0, 1.0)
+    """Patient coordinate across the columns (x for axial and coronal, y for sagittal)."""
 
     @property
     def title(self) -> str:
@@ -161,7 +181,10 @@ def make_view(
     row_axis, col_axis, flip_rows = _VIEW_AXES[plane]
     if flip_rows:
         image = image[::-1]
+    rows, columns = _screen_coordinates(canon, row_axis, col_axis, flip_rows)
     return View(
+        rows=rows,
+        columns=columns,
         image=np.ascontiguousarray(image),
         spacing=(canon.spacing[row_axis], canon.spacing[col_axis]),
         labels=EdgeLabels(*_LABELS[plane]),
@@ -171,6 +194,26 @@ def make_view(
         depth_spacing=canon.spacing[axis],
         units=units,
     )
+
+
+def _screen_coordinates(
+    canon: Canonical, row_axis: int, col_axis: int, flip_rows: bool
+) -> tuple[Coordinate, Coordinate]:
+    """LPS coordinates along the view's rows and columns, from the canonical affine.
+
+    Canonical axes 0, 1, 2 run along patient z, y, x. Steps keep the voxel size (an oblique
+    stack is shown on its nearest axes, so its coordinates are approximate, as warned).
+    """
+    coordinates = []
+    for axis, flip in ((row_axis, flip_rows), (col_axis, False)):
+        patient = 2 - axis
+        start = float(canon.affine[patient, 3])
+        step = float(np.copysign(canon.spacing[axis], canon.affine[patient, axis]))
+        if flip:
+            start += (canon.array.shape[axis] - 1) * step
+            step = -step
+        coordinates.append(Coordinate("zyx"[axis], start, step))
+    return coordinates[0], coordinates[1]
 
 
 def _resolve_range(

@@ -6,6 +6,7 @@ skip (.ci/run installs it).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -141,3 +142,31 @@ def test_upload_a_zip_switch_plane_and_screenshot(page, server: str, tmp_path: P
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "upload-axial.png"), full_page=True)
     assert (ARTIFACTS / "upload-axial.png").stat().st_size > 10_000
+
+
+def _slider_values(page) -> list[str]:
+    return [e.inner_text() for e in page.query_selector_all("[data-testid='stSliderThumbValue']")]
+
+
+def test_clicking_a_view_moves_the_other_planes(page, server: str) -> None:
+    page.goto(server)
+    _wait_for_heatmap(page)
+    page.get_by_text("All three", exact=True).first.click()
+    page.get_by_text("Slice", exact=True).first.click()
+    page.wait_for_function(
+        "document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000
+    )
+    page.wait_for_timeout(1500)
+    before = _slider_values(page)
+    box = page.query_selector_all(".js-plotly-plot")[1].query_selector(".nsewdrag").bounding_box()
+    # Upper right of the coronal view: a higher axial slice, a sagittal slice on the left side.
+    page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.2)
+    expected = json.dumps(json.dumps(before, separators=(",", ":")))
+    page.wait_for_function(
+        "JSON.stringify([...document.querySelectorAll('[data-testid=stSliderThumbValue]')]"
+        f".map(e => e.innerText)) !== {expected}",
+        timeout=30_000,
+    )
+    axial, coronal, sagittal = (int(v) for v in _slider_values(page))
+    assert axial > int(before[0]) and coronal == int(before[1]) and sagittal > int(before[2])
+    _assert_no_exception(page)

@@ -188,3 +188,18 @@ def test_clicking_a_marker_moves_the_other_planes_onto_it(plane: str) -> None:
             image = make_view(volume, other, "slice", index=index).image
             assert (image == value).sum() == 1, other
     assert crosshair_pixel(plane, indices, shape) == (row, col)
+
+
+@pytest.mark.parametrize("acquisition", ["axial", "coronal-mirrored", "sagittal"])
+def test_view_coordinates_are_patient_mm(acquisition: str) -> None:
+    volume = _volume(_acquisition(*ACQUISITIONS[acquisition], shuffle_seed=4))
+    names = {"axial": ("y", "x"), "coronal": ("z", "x"), "sagittal": ("z", "y")}
+    for plane, (row_name, col_name) in names.items():
+        view = make_view(volume, plane, "max")
+        assert (view.rows.name, view.columns.name) == (row_name, col_name)
+        for position, value in MARKERS.values():
+            (row, col) = np.argwhere(view.image == value)[0]
+            mm = dict(zip("xyz", position, strict=True))
+            assert view.rows.at(row) == pytest.approx(mm[row_name])
+            assert view.columns.at(col) == pytest.approx(mm[col_name])
+            assert (view.rows.index(mm[row_name]), view.columns.index(mm[col_name])) == (row, col)
