@@ -57,13 +57,25 @@ def make_affine(
     return affine
 
 
+def axis_directions(affine: np.ndarray) -> np.ndarray:
+    """Unit directions of the array axes (columns), the slice axis taken along the slice normal.
+
+    Under gantry tilt the slice step leans away from the normal; the image plane is still
+    where it is, so orientation questions are answered by the normal, not the step.
+    """
+    directions = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
+    normal = np.cross(directions[:, 1], directions[:, 2])
+    directions[:, 0] = normal if np.dot(normal, directions[:, 0]) >= 0 else -normal
+    return directions
+
+
 def nearest_patient_axes(affine: np.ndarray) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     """For each array axis: the patient axis (0=x, 1=y, 2=z) it runs closest to, and the sign.
 
     The assignment is the permutation that maximises the summed |cosines|, so even a stack at 45
     degrees gets three distinct axes.
     """
-    directions = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
+    directions = axis_directions(affine)
     best = max(
         permutations(range(3)),
         key=lambda perm: sum(abs(directions[perm[i], i]) for i in range(3)),
@@ -74,7 +86,7 @@ def nearest_patient_axes(affine: np.ndarray) -> tuple[tuple[int, int, int], tupl
 
 def obliquity_degrees(affine: np.ndarray) -> float:
     """Largest angle between an array axis and the patient axis it is shown along."""
-    directions = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
+    directions = axis_directions(affine)
     axes, _ = nearest_patient_axes(affine)
     cosines = [abs(directions[axes[i], i]) for i in range(3)]
     return float(np.degrees(np.arccos(np.clip(min(cosines), 0.0, 1.0))))

@@ -62,6 +62,7 @@ def test_gantry_tilt_is_reported_and_kept_in_the_affine() -> None:
     volume = dicomviz.build_volume(stack)
     (voxel,) = np.argwhere(volume.array == 99)
     np.testing.assert_allclose((volume.affine @ [*voxel, 1])[:3], (-2.0, -2.5, -6.0), atol=1e-6)
+    assert dicomviz.canonical(volume).obliquity == pytest.approx(0.0)  # the planes are not oblique
 
 
 def test_duplicate_positions_keep_one_and_name_the_rest() -> None:
