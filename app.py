@@ -34,6 +34,23 @@ class Source:
     uploads: tuple = ()
 
 
+@dataclass(frozen=True)
+class ViewControls:
+    """What the sidebar asks to see: planes, mode, and per plane a slice or a slab (0-based,
+    [start, stop))."""
+
+    planes: list[str]
+    mode: str
+    indices: dict[str, int]
+    slabs: dict[str, tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class Display:
+    window: windowing.Window
+    colormap: str
+
+
 # ---------- cached engine calls (keyed by digest; underscore arguments are not hashed) ----------
 
 
@@ -68,8 +85,10 @@ def filled(
     with slot.lock:
         if slot.value is None:
             bar = st.progress(0.0, text=text)
-            slot.value = compute(lambda done, what: bar.progress(min(done, 1.0), text=what))
-            bar.empty()
+            try:
+                slot.value = compute(lambda done, what: bar.progress(min(done, 1.0), text=what))
+            finally:
+                bar.empty()
     return slot.value
 
 
@@ -135,9 +154,17 @@ def read_study(source: Source) -> dicomviz.Study:
 
 
 def read_volume(source: Source, stack: dicomviz.Stack) -> tuple:
+    """The volume, its canonical (patient-axis) view, and its default window."""
+
     def compute(progress: Callable[[float, str], None]) -> tuple:
         volume = dicomviz.build_volume(stack, progress=progress)
-        return volume, views.canonical(volume)
+        window = windowing.default_window(
+            volume.array,
+            modality=volume.modality,
+            file_window=volume.file_window,
+            padding_value=volume.padding_value,
+        )
+        return volume, views.canonical(volume), window
 
     return filled(volume_slot(source.digest, stack.id), compute, "Building the volume…")
 
@@ -183,7 +210,7 @@ def pick_stack(study: dicomviz.Study) -> dicomviz.Stack:
     )
 
 
-def view_controls(canon: views.Canonical, stack_key: str) -> tuple[list[str], str, dict, dict]:
+def view_controls(canon: views.Canonical, stack_key: str) -> ViewControls:
     """Plane(s), mode, and per-plane slice index or slab, all from the sidebar."""
     st.sidebar.header("View")
     layout = st.sidebar.radio(
@@ -200,14 +227,14 @@ def view_controls(canon: views.Canonical, stack_key: str) -> tuple[list[str], st
     indices, slabs = {}, {}
     for plane in PLANES:
         depth = views.plane_depth(canon, plane)
-        spacing = canon.spacing[views._PLANE_AXIS[plane]]
+        spacing = views.plane_spacing(canon, plane)
         key = f"index-{plane}-{stack_key}"
         st.session_state.setdefault(key, depth // 2 + 1)  # slices count from 1 on the page
         indices[plane] = st.session_state[key] - 1
         slab_key = f"slab-{plane}-{mode == 'min'}-{stack_key}"
         st.session_state.setdefault(slab_key, default_slab(depth, spacing, mode))
         if plane not in planes:
-            slabs[plane] = st.session_state[slab_key]
+            slabs[plane] = _zero_based(st.session_state[slab_key])
             continue
         if depth < 2:
             st.sidebar.caption(f"{plane.capitalize()}: a single slice")
@@ -219,8 +246,13 @@ def view_controls(canon: views.Canonical, stack_key: str) -> tuple[list[str], st
                 f"{plane.capitalize()} slab (slices)", 1, depth, key=slab_key
             )
             st.sidebar.caption(f"{stop - start + 1} slices, {(stop - start + 1) * spacing:.1f} mm")
-        slabs[plane] = st.session_state[slab_key]
-    return planes, mode, indices, slabs
+        slabs[plane] = _zero_based(st.session_state[slab_key])
+    return ViewControls(planes, mode, indices, slabs)
+
+
+def _zero_based(slab: tuple[int, int]) -> tuple[int, int]:
+    """The page counts slices from 1 and includes both ends; views take [start, stop)."""
+    return slab[0] - 1, slab[1]
 
 
 def default_slab(depth: int, spacing: float, mode: str) -> tuple[int, int]:
@@ -233,16 +265,9 @@ def default_slab(depth: int, spacing: float, mode: str) -> tuple[int, int]:
     return max(1, middle - half + 1), min(depth, middle + half)
 
 
-def window_controls(volume: dicomviz.Volume, sample_view: views.View, mode: str) -> tuple:
+def window_controls(volume: dicomviz.Volume, automatic: windowing.Window, mode: str) -> Display:
     st.sidebar.header("Display")
-    presets = {
-        "File / automatic": windowing.default_window(
-            sample_view.image,
-            modality=volume.modality,
-            file_window=volume.file_window,
-            padding_value=volume.padding_value,
-        )
-    }
+    presets = {"File / automatic": automatic}
     presets |= {name.capitalize(): w for name, w in windowing.presets_for(volume.modality).items()}
 
     def apply_preset() -> None:
@@ -262,7 +287,7 @@ def window_controls(volume: dicomviz.Volume, sample_view: views.View, mode: str)
     center = cols[0].number_input("Center", key="center", step=10.0, format="%.0f")
     width = cols[1].number_input("Width", key="width", min_value=1.0, step=10.0, format="%.0f")
     colormap = st.sidebar.selectbox("Colormap", render.COLORMAPS, key="colormap")
-    return windowing.Window(float(center), float(width)), colormap
+    return Display(windowing.Window(float(center), float(width)), colormap)
 
 
 def on_click(plane: str, shape: tuple, stack_key: str, view: views.View) -> None:
@@ -280,35 +305,32 @@ def show_views(
     source: Source,
     stack: dicomviz.Stack,
     canon: views.Canonical,
-    volume: dicomviz.Volume,
-    controls: tuple,
-    display: tuple,
+    units: str,
+    controls: ViewControls,
+    display: Display,
 ) -> views.View:
-    planes, mode, indices, slabs = controls
-    window, colormap = display
-    columns = st.columns(len(planes))
+    """One Plotly view per chosen plane; returns the first, for the PNG download."""
+    columns = st.columns(len(controls.planes))
     stack_key = f"{source.digest[:12]}-{stack.id}"
     shown = None
-    for column, plane in zip(columns, planes, strict=True):
-        start, stop = slabs[plane]
+    for column, plane in zip(columns, controls.planes, strict=True):
         view = compute_view(
             source.digest,
             stack.id,
             plane,
-            mode,
-            indices[plane],
-            (start - 1, stop),
+            controls.mode,
+            controls.indices[plane],
+            controls.slabs[plane],
             canon,
-            volume.units,
+            units,
         )
-        row, col = views.crosshair_pixel(plane, indices, canon.array.shape)
         figure = figures.view_figure(
             view,
-            window,
-            colormap=colormap,
+            display.window,
+            colormap=display.colormap,
             clickable=True,
-            crosshair=(row, col),
-            height=420 if len(planes) > 1 else 640,
+            crosshair=views.crosshair_pixel(plane, controls.indices, canon.array.shape),
+            height=420 if len(controls.planes) > 1 else 640,
         )
         column.plotly_chart(
             figure,
@@ -350,12 +372,18 @@ def header_panel(study: dicomviz.Study, stack: dicomviz.Stack, source: Source) -
     )
 
 
-def downloads(view: views.View, display: tuple) -> None:
-    window, colormap = display
-    png = render.view_png(view, window, colormap=colormap, labels=True, min_size=512)
+def downloads(view: views.View, display: Display) -> None:
+    """The PNG is made only when asked for (deferred), so reruns do not pay for encoding it."""
     st.sidebar.download_button(
         "Download view (PNG)",
-        png,
+        partial(
+            render.view_png,
+            view,
+            display.window,
+            colormap=display.colormap,
+            labels=True,
+            min_size=512,
+        ),
         key="png",
         mime="image/png",
         file_name=f"dicomviz_{view.plane}_{view.mode}.png",
@@ -373,30 +401,18 @@ def main() -> None:
         return
     stack = pick_stack(study)
     try:
-        volume, canon = read_volume(source, stack)
+        volume, canon, automatic = read_volume(source, stack)
     except dicomviz.DicomvizError as exc:
         summary(study, source, None)
         st.error(str(exc))
         return
-    stack_key = f"{source.digest[:12]}-{stack.id}"
-    controls = view_controls(canon, stack_key)
-    first_plane = controls[0][0]
-    probe = compute_view(
-        source.digest,
-        stack.id,
-        first_plane,
-        controls[1],
-        controls[2][first_plane],
-        (controls[3][first_plane][0] - 1, controls[3][first_plane][1]),
-        canon,
-        volume.units,
-    )
-    display = window_controls(volume, probe, controls[1])
+    controls = view_controls(canon, f"{source.digest[:12]}-{stack.id}")
+    display = window_controls(volume, automatic, controls.mode)
     summary(study, source, volume)
     warning = views.oblique_warning(canon)
     if warning:
         st.warning(warning)
-    view = show_views(source, stack, canon, volume, controls, display)
+    view = show_views(source, stack, canon, volume.units, controls, display)
     downloads(view, display)
     header_panel(study, stack, source)
 

@@ -133,6 +133,11 @@ def plane_depth(volume: Volume | Canonical, plane: Plane) -> int:
     return canon.array.shape[_PLANE_AXIS[check_plane(plane)]]
 
 
+def plane_spacing(canon: Canonical, plane: Plane) -> float:
+    """mm between slices along a plane's normal."""
+    return canon.spacing[_PLANE_AXIS[check_plane(plane)]]
+
+
 def check_plane(plane: str) -> Plane:
     if plane not in PLANES:
         raise UsageError(f"unknown plane {plane!r}; choose one of {', '.join(PLANES)}")

@@ -142,6 +142,12 @@ def test_upload_a_zip_switch_plane_and_screenshot(page, server: str, tmp_path: P
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "upload-axial.png"), full_page=True)
     assert (ARTIFACTS / "upload-axial.png").stat().st_size > 10_000
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_text("Download view (PNG)").first.click()
+    assert download.value.suggested_filename == "dicomviz_axial_max.png"
+    saved = tmp_path / "view.png"
+    download.value.save_as(saved)
+    assert saved.read_bytes().startswith(b"\x89PNG")
 
 
 def _slider_values(page) -> list[str]:
