@@ -77,11 +77,30 @@ def _check_paths(paths: Sequence[str]) -> None:
             raise UsageError(f"{path}: no such file or folder")
 
 
+def series_summaries(study: Study) -> list[dict]:
+    """One `info` record per series; keys are part of the command-line contract.
+
+    A series split into stacks (e.g. a 3-plane localizer) is described by its largest stack,
+    the one `project --series UID` shows; its warnings name the other stacks and their ids.
+    """
+    by_series: dict[str, list[Stack]] = {}
+    for stack in study.stacks:
+        by_series.setdefault(stack.series_uid, []).append(stack)
+    records = []
+    for stacks in by_series.values():
+        largest, *others = sorted(stacks, key=lambda s: s.number)
+        record = stack_summary(largest)
+        record["warnings"] += [
+            f"stack {s.id}: {len(s.frames)} images of {s.rows} x {s.columns}, {s.plane} "
+            f"(select it with --series '{s.id}')"
+            for s in others
+        ]
+        records.append(record)
+    return records
+
+
 def stack_summary(stack: Stack) -> dict:
-    """The `info` record of one stack; keys are part of the command-line contract."""
-    warnings = list(stack.warnings)
-    if stack.number > 1:
-        warnings.append(f"select this stack with --series '{stack.id}'")
+    """The `info` record of one stack."""
     return {
         "series_uid": stack.series_uid,
         "modality": stack.modality,
@@ -91,7 +110,7 @@ def stack_summary(stack: Stack) -> dict:
         "columns": stack.columns,
         "spacing": [round(stack.slice_spacing, 6), *(round(v, 6) for v in stack.pixel_spacing)],
         "orientation": stack.plane,
-        "warnings": warnings,
+        "warnings": list(stack.warnings),
     }
 
 
@@ -105,7 +124,7 @@ def _print_skipped(study: Study, stream) -> None:
 def _info(args: argparse.Namespace) -> int:
     _check_paths(args.paths)
     study = load(args.paths)
-    records = [stack_summary(s) for s in study.stacks]
+    records = series_summaries(study)
     if args.json:
         print(json.dumps(records, indent=2))
         _print_skipped(study, sys.stderr)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
-from synth import Marker, make_series, zip_bytes
+from synth import Marker, make_series, make_slice_dataset, to_bytes, zip_bytes
 
 from dicomviz.cli import main
 
@@ -201,3 +201,39 @@ def test_module_entry_point_runs(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0 and "no image series found" in done.stdout
+
+
+def test_a_split_series_is_one_entry_describing_its_largest_stack(tmp_path: Path, capsys) -> None:
+    axial = make_series(slices=8, series_uid="1.2.3.9")
+    coronal = [
+        (f"COR{k}", to_bytes(make_slice_dataset(
+            np.zeros((32, 24), np.int16), position=(0.0, float(k), 0.0), row_cosine=(1, 0, 0),
+            col_cosine=(0, 0, -1), pixel_spacing=(1, 1), instance_number=50 + k,
+            series_uid="1.2.3.9", sop_instance_uid=f"1.2.3.9.50.{k}")))
+        for k in range(3)
+    ]  # fmt: skip
+    _write(tmp_path / "scouts", axial + coronal)
+    assert main(["info", str(tmp_path), "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert (entry["series_uid"], entry["slices"], entry["orientation"]) == ("1.2.3.9", 8, "axial")
+    assert any(
+        "stack 1.2.3.9#2: 3 images" in w and "--series '1.2.3.9#2'" in w for w in entry["warnings"]
+    )
+    assert (
+        main(
+            [
+                "project",
+                str(tmp_path),
+                "--series",
+                "1.2.3.9#2",
+                "--plane",
+                "coronal",
+                "--mode",
+                "slice",
+                "-o",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 0
+    )
+    assert np.load(tmp_path / "c.npy").shape == (32, 24)
