@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
-from .reading import DicomFile, number_of_frames
+from .reading import DicomFile, first_item, number_of_frames
 
 Vector = tuple[float, float, float]
 
@@ -67,14 +67,11 @@ def frames_of(dicom: DicomFile) -> list[Frame]:
     per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
     if shared is not None or per_frame:
         return [_enhanced_frame(dicom, i, shared, per_frame) for i in range(count)]
-    return [_classic_frame(dicom, i, count) for i in range(count)]
+    return _classic_frames(dicom, count)
 
 
 def _first_item(ds: Dataset | None, keyword: str) -> Dataset | None:
-    if ds is None:
-        return None
-    seq = ds.get(keyword)
-    return seq[0] if seq else None
+    return first_item(ds.get(keyword)) if isinstance(ds, Dataset) else None
 
 
 def _floats(value: Any, count: int) -> tuple[float, ...] | None:
@@ -156,38 +153,51 @@ def _stack_key(ds: Dataset, frame_content: Dataset | None) -> tuple[Any, ...]:
     return (None, _int_or_none(temporal), _int_or_none(echo))
 
 
-def _classic_frame(dicom: DicomFile, index: int, count: int) -> Frame:
+def _classic_frames(dicom: DicomFile, count: int) -> list[Frame]:
+    """Single-frame and classic multi-frame files: every frame shares the file's attributes,
+    so they are read once (a small file may declare tens of thousands of frames)."""
     ds = dicom.dataset
     orientation, source = _orientation(ds)
     position = _floats(ds.get("ImagePositionPatient"), 3)
-    if position is not None and count > 1:
-        position = _classic_frame_position(ds, position, orientation, index)
-    return Frame(
-        file=dicom,
-        index=index,
-        rows=int(ds.Rows),
-        columns=int(ds.Columns),
-        position=position,  # type: ignore[arg-type]
-        orientation=orientation,
-        orientation_source=source,
-        pixel_spacing=_spacing(ds),
-        slope=_number(ds.get("RescaleSlope"), 1.0),
-        intercept=_number(ds.get("RescaleIntercept"), 0.0),
-        instance_number=_int_or_none(ds.get("InstanceNumber")),
-        stack_key=_stack_key(ds, None),
-    )
+    positions = _classic_positions(ds, position, orientation, count)
+    spacing = _spacing(ds)
+    slope = _number(ds.get("RescaleSlope"), 1.0)
+    intercept = _number(ds.get("RescaleIntercept"), 0.0)
+    instance_number = _int_or_none(ds.get("InstanceNumber"))
+    stack_key = _stack_key(ds, None)
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    return [
+        Frame(
+            file=dicom,
+            index=index,
+            rows=rows,
+            columns=columns,
+            position=positions[index],
+            orientation=orientation,
+            orientation_source=source,
+            pixel_spacing=spacing,
+            slope=slope,
+            intercept=intercept,
+            instance_number=instance_number,
+            stack_key=stack_key,
+        )
+        for index in range(count)
+    ]
 
 
-def _classic_frame_position(
-    ds: Dataset, first: tuple[float, ...], orientation: tuple[float, ...] | None, index: int
-) -> Vector | None:
+def _classic_positions(
+    ds: Dataset, first: tuple[float, ...] | None, orientation: tuple[float, ...] | None, count: int
+) -> list[Vector | None]:
     """Classic multi-frame files give one position; frames step along the normal by
     SpacingBetweenSlices. Without that step the frames are not a spatial stack."""
+    if first is None or count == 1:
+        return [first] * count  # type: ignore[list-item]
     step = _number(ds.get("SpacingBetweenSlices"), 0.0)
     if orientation is None or step == 0.0:
-        return None
+        return [None] * count
     normal = np.cross(orientation[:3], orientation[3:])
-    return tuple(float(v) for v in np.asarray(first) + index * step * normal)  # type: ignore[return-value]
+    points = np.asarray(first) + (np.arange(count)[:, None] * step) * normal
+    return [(x, y, z) for x, y, z in points.tolist()]
 
 
 def _spacing(ds: Dataset | None) -> tuple[float, float] | None:

@@ -128,6 +128,11 @@ def _add_zip(out: Gathered, name: str, data: bytes, limits: Limits, depth: int) 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
+    except UnicodeDecodeError:
+        # zipfile decodes every name up front and gives up on the whole archive.
+        reason = "zip archive names an entry in bytes that are not valid UTF-8, though it says so"
+        out.skipped.append(Skipped(name, f"{reason}; it cannot be listed"))
+        return
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         out.skipped.append(Skipped(name, f"damaged zip archive ({exc})"))
         return

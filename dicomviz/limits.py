@@ -20,6 +20,8 @@ class Limits:
     """Largest decoded pixel array of one file or one volume."""
     files: int = 20_000
     """Most inputs (files, archive entries) read in one load."""
+    frames: int = 50_000
+    """Most images (all frames of all files) in one load: each costs time however small."""
     archive_bytes: int = 8 * GIB
     """Largest total uncompressed size of the entries of one archive."""
     archive_ratio: float = 200.0

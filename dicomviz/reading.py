@@ -13,19 +13,20 @@ import zlib
 from dataclasses import dataclass, field
 
 import pydicom
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import UID
 
 from .errors import BudgetError, InputFileError
 from .inputs import InputFile
 from .limits import Limits, bytes_text
+from .truncation import DEFLATED, UNDEFINED_LENGTH, element_name, meta_truncation, truncation
 
 PIXEL_DATA = 0x7FE00010
 FLOAT_PIXEL_DATA = 0x7FE00008
 DOUBLE_PIXEL_DATA = 0x7FE00009
-UNDEFINED_LENGTH = 0xFFFFFFFF
-DEFLATED = "1.2.840.10008.1.2.1.99"
 DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 
 # Known non-DICOM formats, so the message can say what the file is instead.
@@ -73,6 +74,11 @@ def describe_non_dicom(data: bytes) -> str:
     sample = data[:512]
     if all(32 <= b < 127 or b in b"\r\n\t" for b in sample):
         return "a text file, not DICOM"
+    if len(data) < 132:
+        return (
+            f"not DICOM: only {len(data)} bytes, too short even for the 128-byte preamble "
+            "and DICM marker (truncated?)"
+        )
     return "not DICOM (no DICM marker and no DICOM header at the start)"
 
 
@@ -93,9 +99,19 @@ def read_dicom(source: InputFile, limits: Limits | None = None) -> DicomFile:
     Raises InputFileError (with the file name and a plain reason) for anything that is not a
     usable image; never returns a DicomFile that the volume builder cannot at least try.
     """
+    limits = limits or Limits()
     ds = parse_dataset(source, limits, defer=True)
     data = source.data
-    _check_is_image(source.name, ds)
+    # Judged before any value is converted (conversion replaces the raw elements it reads).
+    problem = truncation(ds, data)
+    try:
+        _check_is_image(source.name, ds)
+    except Exception:
+        # A file cut short often loses its pixel data, or even its SOP class, or ends in a
+        # value that cannot be converted: say what really happened instead.
+        if problem:
+            raise InputFileError(source.name, problem) from None
+        raise
     _check_budget(source.name, ds, limits)
     offset, length = _native_pixel_span(source.name, ds, data)
     return DicomFile(source.name, ds, data, offset, length)
@@ -113,9 +129,11 @@ def parse_dataset(
     deflated = _check_inflation(source.name, data, limits)
     # Deferred elements are re-read by offset, which a deflated stream does not have.
     defer_size = 4096 if defer and not deflated else None
-    ds = pydicom.dcmread(io.BytesIO(data), force=True, defer_size=defer_size)
+    ds = _dcmread(source.name, data, defer_size)
     if not _has_any_element(ds):
-        raise InputFileError(source.name, "not DICOM (no readable elements)")
+        raise InputFileError(
+            source.name, truncation(ds, data) or "not DICOM (no readable elements)"
+        )
     if "TransferSyntaxUID" not in ds.file_meta:
         # A bare dataset (no meta group): pixel decoding needs the syntax it was read with.
         implicit, little = ds.original_encoding
@@ -127,6 +145,35 @@ def parse_dataset(
             else pydicom.uid.ExplicitVRBigEndian
         )
     return ds
+
+
+def _dcmread(name: str, data: bytes, defer_size: int | None) -> Dataset:
+    """pydicom's parse, with running out of bytes reported as truncation and runaway nesting
+    as a bad file (both are InputFileError, so every caller, not only load, can report them).
+
+    pydicom reads past the end of a cut file in several ways: it warns and keeps what it has
+    (see ``truncation``), or fails to unpack an element header, or finds no item tag.
+    """
+    try:
+        return pydicom.dcmread(io.BytesIO(data), force=True, defer_size=defer_size)
+    except RecursionError:  # pydicom reads nested sequences recursively
+        raise InputFileError(name, "sequences nested too deeply to read") from None
+    except EOFError as exc:
+        raise InputFileError(name, f"the file is truncated ({exc})") from None
+    except struct.error:
+        raise InputFileError(
+            name, "the file is truncated: it ends inside an element's tag or length"
+        ) from None
+    except OSError as exc:
+        if "No tag to read" not in str(exc):
+            raise
+        raise InputFileError(name, "the file is truncated: it ends inside a sequence") from None
+    except Exception:
+        # E.g. pydicom's BytesLengthException for a group length cut in half.
+        problem = meta_truncation(data)
+        if problem is None:
+            raise
+        raise InputFileError(name, problem) from None
 
 
 def _has_any_element(ds: Dataset) -> bool:
@@ -154,10 +201,83 @@ def _check_is_image(name: str, ds: Dataset) -> None:
         )
     if PIXEL_DATA not in ds:
         raise InputFileError(name, f"{sop_class_name(ds)} has no pixel data (not an image)")
+    _check_pixel_module(name, ds)
+    _convert_used_elements(name, ds)
+
+
+def _check_pixel_module(name: str, ds: Dataset) -> None:
+    """The integers every later step relies on, checked once here, so that nothing downstream
+    meets a string, a list or an impossible bit depth in place of a number."""
     for keyword in ("Rows", "Columns", "BitsAllocated"):
         value = ds.get(keyword)
         if not isinstance(value, int) or value <= 0:
             raise InputFileError(name, f"pixel data without a valid {keyword} ({value!r})")
+    allocated = int(ds.BitsAllocated)
+    if allocated != 1 and (allocated % 8 or allocated > 64):
+        raise InputFileError(
+            name, f"(0028,0100) Bits Allocated is {allocated}; DICOM allows 1 or 8, 16, 32, 64"
+        )
+    # Absent or empty values take their defaults later (BitsStored 0 is read as "all bits").
+    for keyword, low, high in (
+        ("BitsStored", 0, allocated),
+        ("PixelRepresentation", 0, 1),
+        ("SamplesPerPixel", 1, 4),
+    ):
+        value = ds.get(keyword)
+        if value is not None and (not isinstance(value, int) or not low <= value <= high):
+            raise InputFileError(
+                name, f"{keyword} is {value!r}, not a whole number from {low} to {high}"
+            )
+
+
+# Elements read after the per-file guard in loading.load (grouping, volume, summaries). pydicom
+# converts values on first access; converting these here makes a broken one this file's skipped
+# reason instead of an exception in a later step that has no file to blame.
+_USED_LATER = (
+    "SOPInstanceUID",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "Modality",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "PhotometricInterpretation",
+    "PlanarConfiguration",
+    "HighBit",
+    "PixelPaddingValue",
+    "RescaleType",
+    "WindowCenter",
+    "WindowWidth",
+)
+
+
+def _convert_used_elements(name: str, ds: Dataset) -> None:
+    for keyword in _USED_LATER:
+        _convert(name, ds, keyword)
+    # The window an enhanced multi-frame file suggests sits in a functional group.
+    for keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        group = first_item(_convert(name, ds, keyword))
+        voi = first_item(_convert(name, group, "FrameVOILUTSequence")) if group else None
+        if voi is not None:
+            _convert(name, voi, "WindowCenter")
+            _convert(name, voi, "WindowWidth")
+
+
+def _convert(name: str, ds: Dataset, keyword: str) -> object:
+    try:
+        return ds.get(keyword)
+    except Exception as exc:  # any failure of pydicom's value conversion
+        tag = tag_for_keyword(keyword) or 0
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise InputFileError(name, f"{element_name(tag)} cannot be read ({detail})") from None
+
+
+def first_item(value: object) -> Dataset | None:
+    """The first item of a sequence value; None when it is empty or not a sequence at all (a
+    damaged VR can turn a sequence into text)."""
+    if isinstance(value, DicomSequence) and len(value) and isinstance(value[0], Dataset):
+        return value[0]
+    return None
 
 
 def declared_pixel_bytes(ds: Dataset) -> int:
@@ -192,6 +312,7 @@ def _native_pixel_span(name: str, ds: Dataset, data: bytes) -> tuple[int | None,
     raw = ds._dict.get(PIXEL_DATA)  # the deferred element, not yet read
     if not isinstance(raw, RawDataElement) or raw.length == UNDEFINED_LENGTH:
         _check_decoder(name, ds)
+        _check_fragments(name, ds, raw, data)
         return None, None
     if ds.file_meta.get("TransferSyntaxUID", "") == DEFLATED:
         return None, None  # offsets refer to the inflated stream, not to `data`
@@ -208,6 +329,42 @@ def _native_pixel_span(name: str, ds: Dataset, data: bytes) -> tuple[int | None,
             f"Frames x bytes per pixel needs {expected}",
         )
     return raw.value_tell, raw.length
+
+
+def _check_fragments(name: str, ds: Dataset, raw: object, data: bytes) -> None:
+    """Each frame of compressed pixel data needs at least one fragment of its own (PS3.5 A.4).
+
+    Checked from the header alone so that a small file declaring thousands of frames is
+    refused here, instead of failing to decode each of them in turn.
+    """
+    if not isinstance(raw, RawDataElement):
+        return
+    if raw.value is not None:
+        buffer, start = raw.value, 0
+    elif ds.file_meta.get("TransferSyntaxUID", "") != DEFLATED:
+        buffer, start = data, raw.value_tell
+    else:
+        return  # offsets refer to the inflated stream, not to `data`
+    frames = number_of_frames(ds)
+    fragments = _fragment_count(buffer, start)
+    if fragments < frames:
+        raise InputFileError(
+            name,
+            f"declares {frames} frame{'s' if frames > 1 else ''} but its compressed pixel data "
+            f"holds {fragments} fragment{'' if fragments == 1 else 's'} (each frame needs one)",
+        )
+
+
+def _fragment_count(buffer: bytes, start: int) -> int:
+    """Items after the basic offset table, up to the sequence delimiter or the buffer's end."""
+    count, at = -1, start  # the first item is the basic offset table
+    while at + 8 <= len(buffer):
+        tag, length = struct.unpack_from("<II", buffer, at)
+        if tag != 0xE000FFFE or length == UNDEFINED_LENGTH:  # (FFFE,E000) Item
+            break
+        count += 1
+        at += 8 + length
+    return max(count, 0)
 
 
 def _expected_native_length(ds: Dataset) -> int | None:

@@ -18,6 +18,7 @@ from .frames import Frame
 from .geometry import make_affine
 from .limits import Limits, bytes_text
 from .pixels import frame_values, is_colour, stored_range
+from .reading import first_item
 from .series import Stack
 
 Progress = Callable[[float, str], None]
@@ -196,9 +197,10 @@ def _file_window(ds: Dataset | dict) -> tuple[float, float] | None:
 def _voi_group(ds: Dataset) -> Dataset | dict:
     """Enhanced multi-frame files keep their window in a FrameVOILUTSequence functional group."""
     for keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        groups = ds.get(keyword)
-        if groups and "FrameVOILUTSequence" in groups[0] and groups[0].FrameVOILUTSequence:
-            return groups[0].FrameVOILUTSequence[0]
+        group = first_item(ds.get(keyword))
+        voi = first_item(group.get("FrameVOILUTSequence")) if group is not None else None
+        if voi is not None:
+            return voi
     return {}
 
 
