@@ -1,0 +1,67 @@
+"""Where a dicomviz build from files spends its time, phase by phase, in a fresh process.
+
+``python bench/phases.py FOLDER [--patch NAME ...]`` prints one JSON object of seconds per
+phase: gather (read the files), read_dicom (parse headers), frames_of, build_stacks,
+build_volume. Uses the library's internal steps in the order dicomviz.load calls them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--patch", action="append", default=[])
+    args = parser.parse_args(argv)
+    import experiments
+
+    import dicomviz
+    from dicomviz import frames, inputs, reading, series
+    from dicomviz import volume as volume_module
+    from dicomviz.limits import Limits
+
+    for name in args.patch:
+        experiments.apply(name)
+    sample = [str(p) for p in sorted(args.folder.glob("*.dcm"))[:3]]
+    dicomviz.build_volume(dicomviz.load(sample).largest())  # one-off costs, untimed
+    limits = Limits()
+    spent: dict[str, float] = {}
+    start = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal start
+        now = time.perf_counter()
+        spent[name] = now - start
+        start = now
+
+    gathered = inputs.gather([str(args.folder)], limits)
+    lap("gather (read files)")
+    dicoms = [reading.read_dicom(f, limits) for f in gathered.files]
+    lap("read_dicom (parse headers)")
+    found = [frame for d in dicoms for frame in frames.frames_of(d)]
+    lap("frames_of")
+    stacks, _ = series.build_stacks(found)
+    lap("build_stacks")
+    volume_module.build_volume(stacks[0], limits)
+    lap("build_volume (pixels)")
+    again = []
+    for _ in range(3):  # a long-running page building another volume from a loaded study
+        begin = time.perf_counter()
+        volume_module.build_volume(stacks[0], limits)
+        again.append(time.perf_counter() - begin)
+    spent["build_volume again, same process (median of 3)"] = sorted(again)[1]
+    print(json.dumps({"patches": args.patch, "seconds": spent}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

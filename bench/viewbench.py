@@ -1,0 +1,210 @@
+"""Projections against the memory-bandwidth limit, and Plotly figures of one 512x512 view."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+PLANES = ("axial", "coronal", "sagittal")
+MODES = ("max", "min", "mean")
+
+
+def timed(function: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = function()
+    return time.perf_counter() - start, result
+
+
+def projections(volume, repeats: int, modes: tuple[str, ...] = MODES) -> list[dict]:
+    """Each mode along each plane on the whole volume, each paired with a copyto measured just
+    before it (same moment, same noise), as medians over ``repeats`` rounds."""
+    from dicomviz import views
+
+    canon = views.canonical(volume)
+    source = volume.array
+    target = np.empty_like(source)
+    np.copyto(target, source)  # fault the pages in once: the limit is bandwidth, not the kernel
+    samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for _ in range(repeats):
+        for plane in PLANES:
+            for mode in modes:
+                copy_s, _ = timed(lambda: np.copyto(target, source))
+                view_s, _ = timed(lambda p=plane, m=mode: views.make_view(canon, p, m))
+                samples.setdefault((plane, mode), []).append((view_s, copy_s))
+    rows = []
+    for (plane, mode), pairs in samples.items():
+        view_s = statistics.median(p[0] for p in pairs)
+        copy_s = statistics.median(p[1] for p in pairs)
+        rows.append(
+            {
+                "plane": plane,
+                "mode": mode,
+                "seconds": view_s,
+                "copyto_seconds": copy_s,
+                "ratio": statistics.median(p[0] / p[1] for p in pairs),
+            }
+        )
+    return rows
+
+
+def slab_minip(volume, repeats: int) -> dict:
+    """What the page does for MinIP by default: a central 40 mm slab (information only)."""
+    from dicomviz import views
+
+    canon = views.canonical(volume)
+    spacing = canon.spacing[0]
+    depth = canon.array.shape[0]
+    half = max(1, round(20 / spacing))
+    slab = (depth // 2 - half, depth // 2 + half)
+    block = canon.array[slab[0] : slab[1]]
+    target = np.empty_like(block)
+    np.copyto(target, block)
+    pairs = []
+    for _ in range(repeats):
+        copy_s, _ = timed(lambda: np.copyto(target, block))
+        view_s, _ = timed(lambda: views.make_view(canon, "axial", "min", slab=slab))
+        pairs.append((view_s, copy_s))
+    return {
+        "slab": slab,
+        "seconds": statistics.median(p[0] for p in pairs),
+        "copyto_seconds": statistics.median(p[1] for p in pairs),
+        "ratio": statistics.median(p[0] / p[1] for p in pairs),
+    }
+
+
+def figures(volume, repeats: int) -> list[dict]:
+    """view_figure of a 512x512 axial view, built and serialized (to_json), with and without
+    the click grid; also Streamlit's own path (validate + to_json) for the page's figure."""
+    import plotly
+    import plotly.io as pio
+    import plotly.tools
+
+    from dicomviz import figures as figs
+    from dicomviz import views
+    from dicomviz.windowing import Window
+
+    canon = views.canonical(volume)
+    window = Window(40, 400)
+    rows = []
+    for mode in ("max", "mean"):
+        view = views.make_view(canon, "axial", mode)
+        for clickable in (False, True):
+            build, serialize, streamlit, sizes = [], [], [], []
+            for _ in range(repeats + 1):  # the first round warms Plotly's validators up
+                b, figure = timed(
+                    lambda v=view, c=clickable: figs.view_figure(v, window, clickable=c)
+                )
+                s, text = timed(figure.to_json)
+                st, _ = timed(
+                    lambda figure=figure: pio.to_json(
+                        plotly.tools.return_figure_from_figure_or_data(
+                            figure, validate_figure=True
+                        ),
+                        validate=False,
+                    )
+                )
+                build.append(b)
+                serialize.append(s)
+                streamlit.append(st)
+                sizes.append(len(text))
+            build, serialize, streamlit = build[1:], serialize[1:], streamlit[1:]
+            rows.append(
+                {
+                    "mode": mode,
+                    "clickable": clickable,
+                    "shape": list(view.image.shape),
+                    "dtype": str(figs.display_values(view.image).dtype),
+                    "build_seconds": statistics.median(build),
+                    "json_seconds": statistics.median(serialize),
+                    "total_seconds": statistics.median(
+                        b + s for b, s in zip(build, serialize, strict=True)
+                    ),
+                    "streamlit_seconds": statistics.median(streamlit),
+                    "json_bytes": sizes[-1],
+                }
+            )
+    return rows
+
+
+def json_engine() -> str:
+    import plotly.io as pio
+
+    engine = pio.json.config.default_engine
+    if engine == "auto":
+        try:
+            import orjson  # noqa: F401
+
+            return "auto (orjson)"
+        except ImportError:
+            return "auto (json)"
+    return engine
+
+
+def figure_variants(volume, repeats: int) -> list[dict]:
+    """Experiments on the clickable 512x512 figure (the page's): a sparser click grid
+    (figures.CLICK_GRID_MAX), and a heatmap of 8-bit display values with HU left to the grid."""
+    from dicomviz import figures as figs
+    from dicomviz import views, windowing
+    from dicomviz.windowing import Window
+
+    canon = views.canonical(volume)
+    view = views.make_view(canon, "axial", "max")
+    window = Window(40, 400)
+    original = figs.CLICK_GRID_MAX
+    rows = []
+
+    def measure(label: str, make) -> None:
+        totals, sizes = [], []
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            text = make().to_json()
+            totals.append(time.perf_counter() - start)
+            sizes.append(len(text))
+        rows.append(
+            {
+                "variant": label,
+                "total_seconds": statistics.median(totals[1:]),
+                "json_bytes": sizes[-1],
+            }
+        )
+
+    try:
+        for grid in (256, 171, 128):
+            figs.CLICK_GRID_MAX = grid
+            step = -(-512 // grid)
+            measure(
+                f"click grid every {step} px (CLICK_GRID_MAX={grid})",
+                lambda: figs.view_figure(view, window, clickable=True),
+            )
+
+        def uint8_heatmap():
+            figure = figs.view_figure(view, window, clickable=True)
+            figure.data[0].z = windowing.to_grey(view.image, window)
+            figure.data[0].zmin, figure.data[0].zmax = 0, 255
+            return figure
+
+        mean_view = views.make_view(canon, "axial", "mean")
+        for grid in (256, 128):
+            figs.CLICK_GRID_MAX = grid
+            step = -(-512 // grid)
+            measure(
+                f"mean view as is (float32 z), grid every {step} px",
+                lambda: figs.view_figure(mean_view, window, clickable=True),
+            )
+
+            def rounded_mean():
+                figure = figs.view_figure(mean_view, window, clickable=True)
+                figure.data[0].z = np.rint(mean_view.image).astype(np.int16)
+                return figure
+
+            measure(f"mean view, heatmap z rounded to int16 HU, grid every {step} px", rounded_mean)
+        figs.CLICK_GRID_MAX = 256
+        measure("uint8 display heatmap + HU on the grid (every 2 px)", uint8_heatmap)
+        figs.CLICK_GRID_MAX = 128
+        measure("uint8 display heatmap + HU on the grid (every 4 px)", uint8_heatmap)
+    finally:
+        figs.CLICK_GRID_MAX = original
+    return rows
