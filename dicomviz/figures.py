@@ -14,19 +14,25 @@ from .render import plotly_colorscale
 from .views import View
 from .windowing import Window
 
-CLICK_GRID_MAX = 256
-"""At most this many clickable points per image axis (every pixel up to 256, then every 2nd)."""
+CLICK_GRID_MAX = 128
+"""At most this many clickable points per image axis: every 4th pixel of a 512 image keeps
+a 512x512 figure under 1.5 MB (bench/RESULTS.md); hover shows the value at that point."""
 
 
 def display_values(image: np.ndarray) -> np.ndarray:
-    """Smallest lossless-enough array for the browser: int16 when values are whole and fit,
-    else float32 rounded to 0.1 (a tenth of a HU is below any display's resolution)."""
+    """Smallest faithful array for the browser (half the bytes of float32 where it can be).
+
+    Whole numbers that fit go as int16. Values spanning 512 units or more (HU, most MR) go as
+    int16 rounded to whole units: half a unit is under 0.1% of their range, below what any
+    display or window shows. Narrow-ranged floats (e.g. 0-1 maps) stay float32.
+    """
     if image.dtype.kind in "iu" and image.dtype.itemsize <= 2 and image.dtype != np.uint16:
         return image
-    rounded = np.round(image.astype(np.float32), 1)
-    if np.all(rounded == np.round(rounded)) and rounded.min() >= -32768 and rounded.max() < 32768:
-        return rounded.astype(np.int16)
-    return rounded
+    low, high = float(np.nanmin(image)), float(np.nanmax(image))
+    fits = low >= -32768 and high < 32767
+    if fits and (high - low >= 512 or image.dtype.kind in "iu"):
+        return np.rint(image).astype(np.int16)
+    return image.astype(np.float32)
 
 
 def view_figure(

@@ -109,3 +109,23 @@ def test_png_has_physical_aspect() -> None:
     assert view.spacing == (3.0, 0.5)
     assert physical_size(view) == (20, 48)
     assert view_png(view, Window(0, 10)).startswith(b"\x89PNG")
+
+
+def test_integer_rescale_stays_exact_in_int16_even_past_its_range_midway() -> None:
+    from synth import Marker
+
+    files = make_series(slices=3, dtype=np.uint16, intercept=-10000.0,
+                        markers=[Marker((-12.0, -16.0, -20.0), 40000)])  # fmt: skip
+    volume = dicomviz.build_volume(dicomviz.load(files).stacks[0])
+    assert volume.array.dtype == np.int16
+    assert int(volume.array.max()) == 30000 and int(volume.array.min()) == -10000
+
+
+def test_display_values_halve_the_payload_only_where_faithful() -> None:
+    from dicomviz.figures import display_values
+
+    hu = np.linspace(-1000.4, 1500.4, 100, dtype=np.float32).reshape(10, 10)
+    assert display_values(hu).dtype == np.int16
+    assert np.abs(display_values(hu) - hu).max() <= 0.5
+    fraction = np.linspace(0, 1, 100, dtype=np.float64).reshape(10, 10)
+    np.testing.assert_array_equal(display_values(fraction), fraction.astype(np.float32))
