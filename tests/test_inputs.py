@@ -71,6 +71,13 @@ def test_bare_dataset_without_meta_decodes() -> None:
     assert int(volume.array.max()) == 7
 
 
+def test_highly_compressible_small_real_files_in_a_zip_still_load(pydicom_data_dir: Path) -> None:
+    names = ["SC_rgb_32bit_2frame.dcm", "SC_rgb_expb_32bit_2frame.dcm"]  # about 200:1 each
+    archive = _zip({name: (pydicom_data_dir / name).read_bytes() for name in names})
+    study = dicomviz.load([("real.zip", archive)])
+    assert sum(len(s.frames) for s in study.stacks) >= 2, study.skipped
+
+
 def test_zip_bomb_is_refused_before_it_expands() -> None:
     bomb = _zip({"zeros": b"\0" * 50_000_000})
     assert len(bomb) < 100_000
@@ -141,3 +148,14 @@ def test_huge_declared_image_is_refused_before_allocation() -> None:
     )
     study = dicomviz.load([("liar.dcm", to_bytes(ds))])
     assert "over the volume bytes limit" in study.skipped[0].reason
+
+
+def test_one_bomb_entry_is_skipped_alone_and_the_rest_loads() -> None:
+    entries = {name: data for name, data in make_series(slices=3)}
+    entries["noise.bin"] = os.urandom(9 * 1024**2)  # keeps the archive's overall ratio low
+    entries["zeros.dcm"] = b"\0" * 20_000_000
+    study = dicomviz.load([("mixed.zip", _zip(entries))])
+    assert len(study.stacks[0].frames) == 3
+    reasons = {s.name: s.reason for s in study.skipped}
+    assert "zip bomb" in reasons["mixed.zip/zeros.dcm"]
+    assert "noise.bin" in "".join(reasons)
