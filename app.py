@@ -210,15 +210,23 @@ def pick_stack(study: dicomviz.Study) -> dicomviz.Stack:
     )
 
 
-def view_controls(canon: views.Canonical, stack_key: str) -> ViewControls:
+def first_plane(stack: dicomviz.Stack) -> str:
+    """Coronal for a real volume (the view that shows a stack is one); for a few images, or
+    frames without positions (a cine loop, a radiograph), the plane they were acquired in."""
+    has_positions = all(f.position is not None for f in stack.frames)
+    if len(stack.frames) >= 32 and has_positions:
+        return "Coronal"
+    return stack.plane.capitalize() if stack.plane != "oblique" else "Axial"
+
+
+def view_controls(canon: views.Canonical, stack_key: str, stack: dicomviz.Stack) -> ViewControls:
     """Plane(s), mode, and per-plane slice index or slab, all from the sidebar."""
     st.sidebar.header("View")
+    if st.session_state.get("plane_for") != stack_key:  # a new series starts on its own plane
+        st.session_state["plane_for"] = stack_key
+        st.session_state["plane"] = first_plane(stack)
     layout = st.sidebar.radio(
-        "Plane",
-        ["Axial", "Coronal", "Sagittal", "All three"],
-        index=1,
-        horizontal=True,
-        key="plane",
+        "Plane", ["Axial", "Coronal", "Sagittal", "All three"], horizontal=True, key="plane"
     )
     mode = MODE_NAMES[
         st.sidebar.radio("Mode", list(MODE_NAMES), index=1, horizontal=True, key="mode")
@@ -406,7 +414,7 @@ def main() -> None:
         summary(study, source, None)
         st.error(str(exc))
         return
-    controls = view_controls(canon, f"{source.digest[:12]}-{stack.id}")
+    controls = view_controls(canon, f"{source.digest[:12]}-{stack.id}", stack)
     display = window_controls(volume, automatic, controls.mode)
     summary(study, source, volume)
     warning = views.oblique_warning(canon)
