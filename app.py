@@ -425,4 +425,7 @@ def main() -> None:
     header_panel(study, stack, source)
 
 
-main()
+# Streamlit runs this file as __main__; decoding workers (dicomviz.decode_pool) import it as
+# __mp_main__ and must not draw the page.
+if __name__ == "__main__":
+    main()

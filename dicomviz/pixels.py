@@ -11,6 +11,7 @@ import struct
 
 import numpy as np
 import pydicom.pixels
+from pydicom.dataset import Dataset
 from pydicom.encaps import get_frame
 from pydicom.uid import JPEG2000TransferSyntaxes, JPEGLSTransferSyntaxes, JPEGTransferSyntaxes
 
@@ -56,12 +57,23 @@ def frame_values(frame: Frame) -> np.ndarray:
     ds = dicom.dataset
     index = frame.index if number_of_frames(ds) > 1 else None
     _check_codestream(dicom, frame.index)
+    return decode(ds, index)
+
+
+def decode(ds: Dataset, index: int | None = None) -> np.ndarray:
+    """Decode one frame of (compressed or unusual) pixel data through pydicom's decoders,
+    colour reduced to luminance. Runs in worker processes too (see decode_pool)."""
     values = pydicom.pixels.pixel_array(ds, index=index)
     if ds.get("PhotometricInterpretation") == "PALETTE COLOR":
         values = pydicom.pixels.apply_color_lut(values, ds)
     if values.ndim == 3:  # (rows, columns, samples): colour
         return values[..., :3].astype(np.float32) @ LUMA
     return values
+
+
+def check_frame(frame: Frame) -> None:
+    """Refuse a compressed frame whose codestream disagrees with the header, before decoding."""
+    _check_codestream(frame.file, frame.index)
 
 
 def _native_view(dicom: DicomFile) -> np.ndarray | None:

@@ -7,12 +7,13 @@ so the peak is about one volume plus the inputs. Integer rescale results stay in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from pydicom.dataset import Dataset
 
+from .decode_pool import DecoderCrashed, decode_all, worth_pooling
 from .errors import BudgetError
 from .frames import Frame
 from .geometry import make_affine
@@ -80,22 +81,17 @@ def build_volume(
     array = np.empty(shape, dtype=dtype)
     warnings = list(stack.warnings)
     failed: list[int] = []
-    for k, frame in enumerate(frames):
-        try:
-            array = _put_slice(array, k, frame)
-        except Exception as exc:
+    for k, values in _decoded(frames):
+        frame = frames[k]
+        if isinstance(values, BaseException):
             failed.append(k)
-            warnings.append(
-                f"{frame.name}: pixel data could not be decoded ({_short(exc)}); "
-                "its slice is left blank"
-            )
-        except BaseException as exc:  # pyo3 PanicException from a Rust decoder
-            if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
-                raise
-            failed.append(k)
-            warnings.append(
-                f"{frame.name}: the decoder crashed on this pixel data; its slice is left blank"
-            )
+            warnings.append(_decode_warning(frame, values))
+        else:
+            try:
+                array = _put_slice(array, k, frame, values)
+            except ValueError as exc:
+                failed.append(k)
+                warnings.append(_decode_warning(frame, exc))
         if progress and (k % 8 == 0 or k == len(frames) - 1):
             progress((k + 1) / len(frames), f"decoded {k + 1} of {len(frames)} slices")
     if failed:
@@ -103,6 +99,29 @@ def build_volume(
     if is_colour(frames[0].file):
         warnings.append("colour image shown as luminance (0.299 R + 0.587 G + 0.114 B)")
     return _assemble(stack, array, warnings)
+
+
+def _decoded(frames: tuple[Frame, ...]) -> Iterator[tuple[int, np.ndarray | BaseException]]:
+    """Each frame's stored values, or what went wrong decoding it; slow codecs in workers."""
+    if worth_pooling(frames):
+        yield from decode_all(frames)
+        return
+    for k, frame in enumerate(frames):
+        try:
+            yield k, frame_values(frame)
+        except Exception as exc:  # one bad frame must not sink the stack
+            yield k, exc
+        except BaseException as exc:  # pyo3 PanicException from a Rust decoder
+            if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+                raise
+            yield k, DecoderCrashed("the decoder crashed on this pixel data")
+
+
+def _decode_warning(frame: Frame, problem: BaseException) -> str:
+    if isinstance(problem, DecoderCrashed):
+        return f"{frame.name}: the decoder crashed on this pixel data; its slice is left blank"
+    reason = _short(problem)
+    return f"{frame.name}: pixel data could not be decoded ({reason}); its slice is left blank"
 
 
 def _assemble(stack: Stack, array: np.ndarray, warnings: list[str]) -> Volume:
@@ -156,9 +175,8 @@ def _output_dtype(frames: tuple[Frame, ...]) -> np.dtype:
     return np.dtype(np.int16)
 
 
-def _put_slice(array: np.ndarray, k: int, frame: Frame) -> np.ndarray:
+def _put_slice(array: np.ndarray, k: int, frame: Frame, values: np.ndarray) -> np.ndarray:
     """Write frame k rescaled into the array; returns the array (new only if it had to widen)."""
-    values = frame_values(frame)
     if values.shape != array.shape[1:]:
         raise ValueError(f"decoded {values.shape}, expected {array.shape[1:]}")
     if frame.slope == 1.0 and frame.intercept == 0.0 and np.can_cast(values.dtype, array.dtype):

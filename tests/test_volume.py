@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import tracemalloc
 
 import numpy as np
@@ -129,3 +130,40 @@ def test_display_values_halve_the_payload_only_where_faithful() -> None:
     assert np.abs(display_values(hu) - hu).max() <= 0.5
     fraction = np.linspace(0, 1, 100, dtype=np.float64).reshape(10, 10)
     np.testing.assert_array_equal(display_values(fraction), fraction.astype(np.float32))
+
+
+def test_slow_codec_series_decode_in_worker_processes_to_the_same_pixels() -> None:
+    from pydicom.uid import JPEG2000Lossless
+
+    from dicomviz import decode_pool
+
+    geometry = dict(rows=40, columns=36, slices=20, intercept=-1024.0, shuffle_seed=3)
+    plain = dicomviz.load(make_series(**geometry)).stacks[0]
+    j2k = dicomviz.load(make_series(**geometry, transfer_syntax=JPEG2000Lossless)).stacks[0]
+    assert decode_pool.worth_pooling(j2k.frames) and not decode_pool.worth_pooling(plain.frames)
+    expected = dicomviz.build_volume(plain).array
+    volume = dicomviz.build_volume(j2k)
+    assert decode_pool._pool is not None  # the workers did the decoding
+    np.testing.assert_array_equal(volume.array, expected)
+    assert not [w for w in volume.warnings if "decod" in w]
+
+
+def _abort(_: object) -> None:
+    """Stands in for a decoder that aborts the process (python-gdcm did, TRAPS.md)."""
+    os._exit(1)
+
+
+def test_a_worker_that_dies_blanks_its_slices_and_the_next_build_recovers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydicom.uid import JPEG2000Lossless
+
+    from dicomviz import decode_pool
+
+    files = make_series(rows=40, columns=36, slices=18, transfer_syntax=JPEG2000Lossless)
+    stack = dicomviz.load(files).stacks[0]
+    monkeypatch.setattr(decode_pool, "decode", _abort)
+    volume = dicomviz.build_volume(stack)
+    assert any("decoder crashed" in w for w in volume.warnings)
+    monkeypatch.undo()
+    assert not [w for w in dicomviz.build_volume(stack).warnings if "decod" in w]
