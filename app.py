@@ -30,7 +30,6 @@ class Source:
     """What the page shows: a digest naming the content, and how to get the files."""
 
     digest: str
-    label: str
     uploads: tuple = ()
 
 
@@ -128,17 +127,18 @@ def upload_source() -> Source:
     uploads = tuple([*(files or []), *(folder or [])])
     if not uploads:
         st.sidebar.caption("Showing the built-in **synthetic** sample. Drop in your own files.")
-        return Source("sample", SAMPLE_DESCRIPTION)
+        return Source("sample")
     ids = tuple(u.file_id for u in uploads)
     known = st.session_state.setdefault("digests", {})
     if ids not in known:
         digest = hashlib.sha256()
         for upload in uploads:
             digest.update(upload.name.encode("utf-8", "replace") + b"\0")
-            digest.update(upload.getbuffer())
+            # getvalue() shares the upload's bytes; getbuffer() would make BytesIO copy them.
+            digest.update(upload.getvalue())
         known.clear()
         known[ids] = digest.hexdigest()
-    return Source(known[ids], f"{len(uploads)} uploaded file(s)", uploads)
+    return Source(known[ids], uploads)
 
 
 def read_study(source: Source) -> dicomviz.Study:

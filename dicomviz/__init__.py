@@ -13,7 +13,6 @@ from .errors import (
     BudgetError,
     DicomvizError,
     InputFileError,
-    SeriesGeometryError,
     Skipped,
     UsageError,
 )
@@ -30,7 +29,6 @@ __all__ = [
     "DicomvizError",
     "InputFileError",
     "Limits",
-    "SeriesGeometryError",
     "Skipped",
     "Stack",
     "Study",

@@ -27,10 +27,6 @@ class BudgetError(InputFileError):
     """An input would need more memory, entries or bytes than the configured limit allows."""
 
 
-class SeriesGeometryError(DicomvizError, ValueError):
-    """A stack of images cannot be put on one grid (e.g. no usable positions at all)."""
-
-
 class UsageError(DicomvizError, ValueError):
     """A request the library cannot honour: unknown plane, series, slab out of range, ..."""
 

@@ -13,8 +13,6 @@ import numpy as np
 
 Plane = Literal["axial", "coronal", "sagittal"]
 PLANES: tuple[Plane, ...] = ("axial", "coronal", "sagittal")
-# The patient axis each plane looks along: axial along z (S-I), coronal y (A-P), sagittal x (R-L).
-PLANE_NORMAL_AXIS = {"sagittal": 0, "coronal": 1, "axial": 2}
 OBLIQUE_LIMIT_DEG = 25.0
 """A stack whose normal is further than this from every patient axis is called oblique."""
 
@@ -90,11 +88,3 @@ def obliquity_degrees(affine: np.ndarray) -> float:
     axes, _ = nearest_patient_axes(affine)
     cosines = [abs(directions[axes[i], i]) for i in range(3)]
     return float(np.degrees(np.arccos(np.clip(min(cosines), 0.0, 1.0))))
-
-
-def axis_codes(affine: np.ndarray) -> str:
-    """Nibabel-style codes of the array axes, e.g. 'SPL' for (slice, row, col) of an axial CT
-    stored foot-to-head (letters name the direction each index increases towards)."""
-    letters = (("R", "L"), ("A", "P"), ("I", "S"))
-    axes, signs = nearest_patient_axes(affine)
-    return "".join(letters[a][s > 0] for a, s in zip(axes, signs, strict=True))

@@ -7,7 +7,7 @@ guard, so one broken or hostile file becomes a Skipped record and the rest still
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import BudgetError, InputFileError, Skipped
 from .frames import Frame, frames_of
@@ -27,7 +27,6 @@ class Study:
     skipped: tuple[Skipped, ...]
     files_read: int
     """Inputs looked at (files and archive entries), whether used or skipped."""
-    dicom_files: tuple[DicomFile, ...] = field(repr=False, default=())
 
     def largest(self) -> Stack | None:
         """The stack with the most images: what a user most likely wants to see first."""
@@ -50,7 +49,6 @@ def load(
     limits = limits or Limits()
     gathered = gather(items, limits)
     skipped = list(gathered.skipped)
-    dicoms: list[DicomFile] = []
     frames: list[Frame] = []
     total = len(gathered.files)
     for n, source in enumerate(gathered.files, start=1):
@@ -72,14 +70,13 @@ def load(
                 raise
             skipped.append(Skipped(source.name, "the reader crashed on this file"))
             continue
-        dicoms.append(dicom)
         frames.extend(file_frames)
         if progress and (n % 16 == 0 or n == total):
             progress(n / max(total, 1), f"read {n} of {total} files")
     stacks, unplaced = build_stacks(frames)
     skipped.extend(unplaced)
     files_read = total + len(gathered.skipped)
-    return Study(tuple(stacks), tuple(skipped), files_read, tuple(dicoms))
+    return Study(tuple(stacks), tuple(skipped), files_read)
 
 
 def _check_frame_budget(dicom: DicomFile, so_far: int, limits: Limits) -> None:

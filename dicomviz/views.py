@@ -175,13 +175,10 @@ def make_view(
     depth = canon.array.shape[axis]
     start, stop = _resolve_range(depth, mode, index, slab)
     if mode == "slice":
-        image = np.take(canon.array, start, axis=axis)
+        image = canon.array[_along(axis, start)]
     else:
-        block = (
-            np.take(canon.array, np.arange(start, stop), axis=axis)
-            if (stop - start < depth)
-            else canon.array
-        )
+        # A basic slice is a view: projecting a slab copies nothing.
+        block = canon.array[_along(axis, slice(start, stop))]
         image = _project(block, mode, axis)
     row_axis, col_axis, flip_rows = _VIEW_AXES[plane]
     if flip_rows:
@@ -219,6 +216,13 @@ def _screen_coordinates(
             step = -step
         coordinates.append(Coordinate("zyx"[axis], start, step))
     return coordinates[0], coordinates[1]
+
+
+def _along(axis: int, where: int | slice) -> tuple:
+    """Index that picks ``where`` along one axis of a 3-D array and keeps the others whole."""
+    index: list[int | slice] = [slice(None)] * 3
+    index[axis] = where
+    return tuple(index)
 
 
 def _resolve_range(
