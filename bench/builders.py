@@ -1,6 +1,6 @@
 """Volume builds to compare, each run in a fresh process so its peak memory is its own.
 
-Run as ``python bench/builders.py METHOD FOLDER [--patch NAME ...] [--tracemalloc]``; prints one
+Run as ``python bench/builders.py METHOD FOLDER [--tracemalloc] [--profile OUT]``; prints one
 JSON object: build seconds, peak resident memory above the baseline taken just before the inputs
 are read, Python-level peak (tracemalloc, when asked), and the volume's shape, dtype and a
 checksum so the methods can be checked to agree.
@@ -213,16 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("method", choices=sorted(METHODS))
     parser.add_argument("folder", type=Path)
-    parser.add_argument("--patch", action="append", default=[], help="experiment to apply")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the build here")
     parser.add_argument("--warm", type=int, default=0, help="extra in-process builds to time")
     args = parser.parse_args(argv)
-    if args.patch:
-        import experiments
-
-        for name in args.patch:
-            experiments.apply(name)
     result = measure(
         args.method,
         args.folder,
@@ -230,7 +224,6 @@ def main(argv: list[str] | None = None) -> int:
         profile=args.profile,
         warm=args.warm,
     )
-    result["patches"] = args.patch
     result["pid"] = os.getpid()
     print(json.dumps(result))
     return 0

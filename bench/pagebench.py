@@ -1,6 +1,6 @@
 """The page, headless through streamlit.testing.v1.AppTest: server-side rerun times.
 
-Run as ``python bench/pagebench.py FOLDER REPEATS [--patch NAME ...]``; prints one JSON object.
+Run as ``python bench/pagebench.py FOLDER [--repeats N]``; prints one JSON object.
 Projection computations are counted by wrapping dicomviz.views.make_view before the app runs (as
 tests/test_app.py does); the library calls the page makes on every rerun are timed by wrappers
 too, so each rerun comes with a breakdown of where its time went.
@@ -38,25 +38,6 @@ def _timing(owner: object, name: str, label: str) -> None:
             SPENT[label] += time.perf_counter() - start
 
     setattr(owner, name, wrapper)
-
-
-def shallow_uploads() -> None:
-    """Experiment: Streamlit's per-rerun deepcopy of widget values skips UploadedFile lists
-    (what the page gets if it stops holding the uploads in the widget once they are read, or
-    if Streamlit gave UploadedFile a __deepcopy__ returning itself)."""
-    import copy
-
-    import streamlit.runtime.state.session_state as session_state  # noqa: TID251 (the bench drives the page)
-    from streamlit.runtime.uploaded_file_manager import UploadedFile  # noqa: TID251 (the bench drives the page)
-
-    def deepcopy(value, memo=None):
-        if isinstance(value, UploadedFile):
-            return value
-        if isinstance(value, list) and value and all(isinstance(v, UploadedFile) for v in value):
-            return list(value)
-        return copy.deepcopy(value, memo)
-
-    session_state.deepcopy = deepcopy
 
 
 def instrument() -> None:
@@ -197,18 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("folder", type=Path, nargs="?")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--patch", action="append", default=[])
-    parser.add_argument("--shallow-uploads", action="store_true", help=shallow_uploads.__doc__)
     args = parser.parse_args(argv)
-    if args.shallow_uploads:
-        shallow_uploads()
-    if args.patch:
-        import experiments
-
-        for name in args.patch:
-            experiments.apply(name)
     result = run(args.folder, args.repeats)
-    result["patches"] = args.patch + (["shallow-uploads"] if args.shallow_uploads else [])
     print(json.dumps(result))
     return 0
 

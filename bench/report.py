@@ -23,8 +23,8 @@ def _row(name: str, value: float, reference: float, limit: float, unit: str = "x
     }
 
 
-def _key(series: str, method: str, patches: tuple = ()) -> str:
-    return f"{series}|{method}|{','.join(patches)}"
+def _key(series: str, method: str) -> str:
+    return f"{series}|{method}"
 
 
 def _build_targets(builds: dict, config: dict) -> list[dict]:
@@ -37,8 +37,8 @@ def _build_targets(builds: dict, config: dict) -> list[dict]:
             name = f"build {main} from files: dicomviz / {method}"
             rows.append(_row(name, dv["seconds"], ref["seconds"], limit))
     for name, summary in builds.items():
-        series, method, patches = name.split("|")
-        if method.startswith("dicomviz") and not patches and summary["peak_rss"]:
+        series, method = name.split("|")
+        if method.startswith("dicomviz") and summary["peak_rss"]:
             label = f"peak memory {series} {method}: peak RSS / (volume + input bytes)"
             basis = summary["volume_bytes"] + summary["input_bytes"]
             rows.append(_row(label, summary["peak_rss"], basis, 1.2))
@@ -153,16 +153,16 @@ def _targets(results: dict) -> list[str]:
 def _builds(results: dict) -> list[str]:
     out = [
         "\n### Volume builds (first build in a fresh process; warm = again in that process)\n",
-        "| series | method | patches | median | min–max | warm median | peak RSS | "
+        "| series | method | median | min–max | warm median | peak RSS | "
         "peak / (volume+input) | dtype | checksum |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for name, s in results["builds"].items():
-        series, method, patches = name.split("|")
+        series, method = name.split("|")
         peak = f"{s['peak_rss'] / MIB:.0f} MiB" if s["peak_rss"] else "–"
         ratio = f"{s['memory_ratio']:.2f}" if s["memory_ratio"] else "–"
         out.append(
-            f"| {series} | {method} | {patches or '–'} | {fmt_s(s['seconds'])} | "
+            f"| {series} | {method} | {fmt_s(s['seconds'])} | "
             f"{fmt_s(s['min'])}–{fmt_s(s['max'])} | {fmt_s(s['warm_seconds'])} | {peak} | "
             f"{ratio} | {s['dtype']} | {s['checksum']} |"
         )
@@ -173,20 +173,10 @@ def _phases(results: dict) -> list[str]:
     out = []
     if results.get("phases"):
         out.append("\nWhere the dicomviz build of the main series goes (fresh process, medians):\n")
-        names = list(results["phases"][0]["seconds"])
-        out.append("| patches | " + " | ".join(names) + " |")
-        out.append("| --- |" + " ---: |" * len(names))
-        for row in results["phases"]:
-            cells = " | ".join(fmt_s(row["seconds"][n]) for n in names)
-            out.append(f"| {row['patches'] or '–'} | {cells} |")
-    if results.get("floor"):
-        f = results["floor"]
-        parts = ", ".join(f"{k} {fmt_s(v)}" for k, v in f["seconds"].items())
-        out.append(
-            f"\nTwo-pass floor (bench/floor.py: header prefix scan, then readinto the volume): "
-            f"{fmt_s(f['total'])} ({parts}), peak RSS {f['peak_rss'] / MIB:.0f} MiB, "
-            f"checksum {f['checksum']}."
-        )
+        names = list(results["phases"])
+        out.append("| " + " | ".join(names) + " |")
+        out.append("|" + " ---: |" * len(names))
+        out.append("| " + " | ".join(fmt_s(results["phases"][n]) for n in names) + " |")
     if results.get("tracemalloc"):
         out.append(
             "\nPython-level peak (tracemalloc, one run each; C++ allocations are invisible):\n"
@@ -207,12 +197,12 @@ def _projections(results: dict) -> list[str]:
         return []
     out = [
         f"\n### Projections on {results['projection_shape']} int16\n",
-        "| plane | mode | patches | median | copyto median | ratio |",
-        "| --- | --- | --- | ---: | ---: | ---: |",
+        "| plane | mode | median | copyto median | ratio |",
+        "| --- | --- | ---: | ---: | ---: |",
     ]
-    for row in results["projections"] + results.get("projections_patched", []):
+    for row in results["projections"]:
         out.append(
-            f"| {row['plane']} | {row['mode']} | {row.get('patches', '–')} | "
+            f"| {row['plane']} | {row['mode']} | "
             f"{fmt_s(row['seconds'])} | {fmt_s(row['copyto_seconds'])} | {row['ratio']:.2f} |"
         )
     slab = results.get("slab_minip")
@@ -240,24 +230,11 @@ def _figures(results: dict) -> list[str]:
                 f"{row['total_seconds'] * 1000:.1f} ms | "
                 f"{row['streamlit_seconds'] * 1000:.1f} ms | {row['json_bytes'] / MB:.2f} MB |"
             )
-    if results.get("figure_variants"):
-        out += [
-            "\nExperiments on the page's clickable figure (axial, 512x512):\n",
-            "| variant | build+to_json | JSON size |",
-            "| --- | ---: | ---: |",
-        ]
-        for row in results["figure_variants"]:
-            out.append(
-                f"| {row['variant']} | {row['total_seconds'] * 1000:.1f} ms | "
-                f"{row['json_bytes'] / MB:.2f} MB |"
-            )
     return out
 
 
-def _page(page: dict, patched: bool) -> list[str]:
+def _page(page: dict) -> list[str]:
     title = "The page (AppTest, server side)"
-    if patched:
-        title += f" with patches {page.get('patches')}"
     out = [
         f"\n### {title}: {page['data']}\n",
         f"Window change: median {fmt_s(page['window_median_seconds'])}, worst "
@@ -276,7 +253,6 @@ def _page(page: dict, patched: bool) -> list[str]:
 def markdown(results: dict) -> str:
     out = _machine(results) + _targets(results) + _builds(results) + _phases(results)
     out += _projections(results) + _figures(results)
-    for key_name in ("page", "page_patched"):
-        if results.get(key_name):
-            out += _page(results[key_name], patched=key_name == "page_patched")
+    if results.get("page"):
+        out += _page(results["page"])
     return "\n".join(out) + "\n"

@@ -8,9 +8,7 @@ run, medians over ``--repeats`` rounds:
   its peak resident memory is its own; compressed series (RLE, JPEG 2000) too;
 - each projection mode along each plane against one np.copyto of the volume;
 - Plotly figure build + serialization of a 512x512 view;
-- the page through streamlit's AppTest: rerun after a window change and a plane change;
-- with ``--experiments`` (on by default in a full run): the same measurements with proposed
-  library changes monkeypatched in (bench/experiments.py), so their gain is measured, not guessed.
+- the page through streamlit's AppTest: rerun after a window change and a plane change.
 
 The machine is small and shared: every target is a ratio to a reference measured in the same
 run, methods are interleaved round by round, and medians are reported with their spread.
@@ -56,11 +54,6 @@ QUICK = {"uncompressed": (100,), "main": 100, "compressed": 30, "repeats": 1}
 FILE_METHODS = ("dicomviz", "simpleitk", "naive", "raw")
 BYTES_METHODS = ("dicomviz-bytes", "raw-bytes")
 COMPRESSED_METHODS = ("dicomviz", "simpleitk", "naive")
-HEADER_EXPERIMENTS = (
-    ("int-rescale",),
-    ("int-rescale", "lean-headers"),
-    ("int-rescale", "scan-headers"),
-)
 
 
 def log(text: str) -> None:
@@ -154,10 +147,8 @@ def prepare(config: dict, root: Path) -> dict[str, Path]:
 # ---------- builds (fresh process each) ----------
 
 
-def build_once(method: str, folder: Path, *, patches=(), tracemalloc=False, warm=0) -> dict:
+def build_once(method: str, folder: Path, *, tracemalloc=False, warm=0) -> dict:
     command = [sys.executable, str(HERE / "builders.py"), method, str(folder)]
-    for patch in patches:
-        command += ["--patch", patch]
     if tracemalloc:
         command.append("--tracemalloc")
     if warm:
@@ -170,13 +161,13 @@ def build_once(method: str, folder: Path, *, patches=(), tracemalloc=False, warm
 
 def builds(plan: list[tuple], repeats: int) -> dict[tuple, list[dict]]:
     """Interleave the plan round by round, so slow minutes on a shared machine hit every
-    method alike; returns every run per (series, method, patches)."""
+    method alike; returns every run per (series, method)."""
     runs: dict[tuple, list[dict]] = {}
     for round_ in range(repeats):
         log(f"  builds: round {round_ + 1} of {repeats}")
-        for series, folder, method, patches, warm in plan:
-            result = build_once(method, folder, patches=patches, warm=warm)
-            runs.setdefault((series, method, tuple(patches)), []).append(result)
+        for series, folder, method, warm in plan:
+            result = build_once(method, folder, warm=warm)
+            runs.setdefault((series, method), []).append(result)
     return runs
 
 
@@ -203,22 +194,12 @@ def summarize(runs: list[dict]) -> dict:
     }
 
 
-def phases(folder: Path, patches=()) -> dict:
+def phases(folder: Path) -> dict:
     command = [sys.executable, str(HERE / "phases.py"), str(folder)]
-    for patch in patches:
-        command += ["--patch", patch]
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=os.environ)
     if done.returncode != 0:
         raise RuntimeError(f"phases failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
-
-
-def floor(folder: Path) -> dict:
-    command = [sys.executable, str(HERE / "floor.py"), str(folder)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False, env=os.environ)
-    if done.returncode != 0:
-        raise RuntimeError(f"floor failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def load_now() -> str:
@@ -237,12 +218,8 @@ def load_now() -> str:
 # ---------- page ----------
 
 
-def page(folder: Path, repeats: int, patches=(), shallow_uploads=False) -> dict:
+def page(folder: Path, repeats: int) -> dict:
     command = [sys.executable, str(HERE / "pagebench.py"), str(folder), "--repeats", str(repeats)]
-    for patch in patches:
-        command += ["--patch", patch]
-    if shallow_uploads:
-        command.append("--shallow-uploads")
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=os.environ)
     if done.returncode != 0:
         raise RuntimeError(f"page benchmark failed:\n{done.stderr[-3000:]}")
@@ -252,8 +229,8 @@ def page(folder: Path, repeats: int, patches=(), shallow_uploads=False) -> dict:
 # ---------- main ----------
 
 
-def plan_builds(config: dict, folders: dict, sections: set, experiments: bool) -> list[tuple]:
-    """(series, folder, method, patches, warm repeats), in the order each round runs them."""
+def plan_builds(config: dict, folders: dict, sections: set) -> list[tuple]:
+    """(series, folder, method, warm repeats), in the order each round runs them."""
     main_series = f"unc-{config['main']}"
     main_folder = folders[main_series]
     compressed = [f"{kind}-{config['compressed']}" for kind in ("rle", "j2k")]
@@ -262,51 +239,18 @@ def plan_builds(config: dict, folders: dict, sections: set, experiments: bool) -
         for n in config["uncompressed"]:
             series = f"unc-{n}"
             warm = 2 if series == main_series else 0
-            plan += [(series, folders[series], m, (), warm) for m in FILE_METHODS]
-        plan += [(main_series, main_folder, m, (), 2) for m in BYTES_METHODS]
+            plan += [(series, folders[series], m, warm) for m in FILE_METHODS]
+        plan += [(main_series, main_folder, m, 2) for m in BYTES_METHODS]
     if "compressed" in sections:
-        plan += [(s, folders[s], m, (), 0) for s in compressed for m in COMPRESSED_METHODS]
-    if experiments and "builds" in sections:
-        for patches in HEADER_EXPERIMENTS:
-            plan.append((main_series, main_folder, "dicomviz", patches, 2))
-            plan.append((main_series, main_folder, "dicomviz-bytes", patches, 2))
-    if experiments and "compressed" in sections:
-        for s in compressed:
-            plan.append((s, folders[s], "dicomviz", ("int-rescale", "pool-decode"), 0))
-        rle = compressed[0]
-        plan.append((rle, folders[rle], "dicomviz", ("int-rescale", "decode-from-input"), 0))
+        plan += [(s, folders[s], m, 0) for s in compressed for m in COMPRESSED_METHODS]
     return plan
 
 
-def build_details(folder: Path, repeats: int, experiments: bool) -> dict:
-    """Phase breakdown, the two-pass floor and a tracemalloc pass for the main series."""
+def build_details(folder: Path, repeats: int) -> dict:
+    """Phase breakdown and a tracemalloc pass for the main series."""
     log("  builds: phases of the dicomviz build")
-    variants = [()] + (list(HEADER_EXPERIMENTS[1:]) if experiments else [])
-    phase_runs: dict[tuple, list[dict]] = {}
-    for _ in range(repeats):
-        for patches in variants:
-            phase_runs.setdefault(patches, []).append(phases(folder, patches))
-    out: dict = {
-        "phases": [
-            {
-                "patches": ",".join(patches),
-                "seconds": {name: statistics.median(r[name] for r in runs) for name in runs[0]},
-            }
-            for patches, runs in phase_runs.items()
-        ]
-    }
-    if experiments:
-        log("  builds: two-pass floor (bench/floor.py)")
-        floors = [floor(folder) for _ in range(repeats)]
-        out["floor"] = {
-            "seconds": {
-                name: statistics.median(f["seconds"][name] for f in floors)
-                for name in floors[0]["seconds"]
-            },
-            "total": statistics.median(f["total"] for f in floors),
-            "peak_rss": statistics.median(f["peak_rss"] for f in floors),
-            "checksum": floors[0]["checksum"],
-        }
+    runs = [phases(folder) for _ in range(repeats)]
+    out: dict = {"phases": {name: statistics.median(r[name] for r in runs) for name in runs[0]}}
     log("  builds: tracemalloc pass")
     out["tracemalloc"] = [
         build_once(m, folder, tracemalloc=True)
@@ -315,7 +259,7 @@ def build_details(folder: Path, repeats: int, experiments: bool) -> dict:
     return out
 
 
-def view_sections(folder: Path, sections: set, repeats: int, experiments: bool) -> dict:
+def view_sections(folder: Path, sections: set, repeats: int) -> dict:
     """Projections and figures on one volume built (once) from the main series."""
     import viewbench
 
@@ -327,20 +271,9 @@ def view_sections(folder: Path, sections: set, repeats: int, experiments: bool) 
         log("projections")
         out["projections"] = viewbench.projections(volume, repeats)
         out["slab_minip"] = viewbench.slab_minip(volume, max(3, repeats))
-        if experiments:
-            import experiments as exp
-
-            patched = []
-            for name in ("int-mean", "threaded-mean"):
-                exp.apply(name)
-                rows = viewbench.projections(volume, repeats, modes=("mean",))
-                patched += [{**row, "patches": name} for row in rows]
-            out["projections_patched"] = patched
     if "figures" in sections:
         log("figures")
         out["figures"] = viewbench.figures(volume, max(3, repeats))
-        if experiments:
-            out["figure_variants"] = viewbench.figure_variants(volume, max(3, repeats))
         out["json_engine"] = viewbench.json_engine()
     return out
 
@@ -357,12 +290,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="builds,compressed,projections,figures,page",
         help="comma list of sections: builds,compressed,projections,figures,page",
     )
-    parser.add_argument(
-        "--experiments",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="also measure the proposed library changes (default: on, off with --quick)",
-    )
     parser.add_argument("--json", type=Path, help="all results (default: DATA/results.json)")
     parser.add_argument("--markdown", type=Path, help="also write the report tables here")
     return parser.parse_args(argv)
@@ -372,7 +299,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = dict(QUICK if args.quick else FULL)
     repeats = args.repeats or config["repeats"]
-    experiments = (not args.quick) if args.experiments is None else args.experiments
     sections = set(args.only.split(","))
     started = time.perf_counter()
 
@@ -385,25 +311,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     folders = prepare(config, args.data)
     main_folder = folders[f"unc-{config['main']}"]
-    plan = plan_builds(config, folders, sections, experiments)
+    plan = plan_builds(config, folders, sections)
     runs = builds(plan, repeats) if plan else {}
-    results["builds"] = {
-        f"{series}|{method}|{','.join(patches)}": summarize(r)
-        for (series, method, patches), r in runs.items()
-    }
+    results["builds"] = {f"{series}|{method}": summarize(r) for (series, method), r in runs.items()}
     if "builds" in sections:
-        results |= build_details(main_folder, repeats, experiments)
+        results |= build_details(main_folder, repeats)
     if sections & {"projections", "figures"}:
-        results |= view_sections(main_folder, sections, repeats, experiments)
+        results |= view_sections(main_folder, sections, repeats)
     if "page" in sections:
         log("page (AppTest)")
         results["page"] = page(main_folder, max(5, repeats))
-        if experiments:
-            log("page (AppTest) with experiments")
-            # not lean-headers: the header panel needs every element
-            results["page_patched"] = page(
-                main_folder, max(5, repeats), patches=("int-rescale",), shallow_uploads=True
-            )
     results["load_end"] = load_now()
     results["targets"] = report.targets(results, config)
     results["wall_seconds"] = time.perf_counter() - started

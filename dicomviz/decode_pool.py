@@ -17,11 +17,10 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import JPEG2000TransferSyntaxes, JPEGLSTransferSyntaxes, JPEGTransferSyntaxes
 
 from .frames import Frame
-from .pixels import check_frame, decode
+from .pixels import decode, frame_dataset
 from .reading import number_of_frames
 
 SLOW_SYNTAXES = frozenset(
@@ -30,14 +29,6 @@ SLOW_SYNTAXES = frozenset(
 WORKERS = min(2, os.cpu_count() or 1)
 MIN_FRAMES = 16
 """Below this many frames, starting worker processes costs more than it saves."""
-_PIXEL_KEYWORDS = (
-    "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
-    "SamplesPerPixel", "PhotometricInterpretation", "PlanarConfiguration",
-    "NumberOfFrames", "RedPaletteColorLookupTableDescriptor",
-    "GreenPaletteColorLookupTableDescriptor", "BluePaletteColorLookupTableDescriptor",
-    "RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData",
-    "BluePaletteColorLookupTableData",
-)  # fmt: skip
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
@@ -52,7 +43,7 @@ def worth_pooling(frames: Sequence[Frame]) -> bool:
     if len(frames) < MIN_FRAMES or WORKERS < 2:
         return False
     return all(
-        str(f.file.transfer_syntax) in SLOW_SYNTAXES and number_of_frames(f.file.dataset) == 1
+        str(f.file.transfer_syntax) in SLOW_SYNTAXES and number_of_frames(f.file.header) == 1
         for f in frames
     )
 
@@ -76,8 +67,10 @@ def decode_all(frames: Sequence[Frame]) -> Iterator[tuple[int, np.ndarray | Base
 
 def _submit(pool: ProcessPoolExecutor, frame: Frame) -> Future | BaseException:
     try:
-        check_frame(frame)
-        return pool.submit(decode, _payload(frame))
+        small = frame_dataset(frame)  # checks the codestream first
+        if small is None:
+            raise ValueError("pixel data is not compressed")
+        return pool.submit(decode, small)
     except Exception as exc:  # reported for this frame by the caller
         return exc
 
@@ -98,19 +91,6 @@ def _collect(
         if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
             raise
         return k, DecoderCrashed("the decoder crashed on this pixel data")
-
-
-def _payload(frame: Frame) -> Dataset:
-    """Just what decoding needs: the pixel module and the compressed bytes of one file."""
-    source = frame.file.dataset
-    small = Dataset()
-    small.file_meta = FileMetaDataset()
-    small.file_meta.TransferSyntaxUID = frame.file.transfer_syntax
-    for keyword in _PIXEL_KEYWORDS:
-        if keyword in source:
-            small[keyword] = source[keyword]
-    small["PixelData"] = source["PixelData"]
-    return small
 
 
 def _get_pool() -> ProcessPoolExecutor:

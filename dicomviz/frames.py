@@ -8,6 +8,7 @@ frame so nothing downstream needs to know which it was.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
-from .reading import DicomFile, first_item, number_of_frames
+from .reading import DicomFile, Header, first_item, number_of_frames
 
 Vector = tuple[float, float, float]
 
@@ -54,14 +55,14 @@ class Frame:
     @property
     def name(self) -> str:
         """File name, with the frame number for multi-frame files."""
-        if number_of_frames(self.file.dataset) > 1:
+        if number_of_frames(self.file.header) > 1:
             return f"{self.file.name} [frame {self.index + 1}]"
         return self.file.name
 
 
 def frames_of(dicom: DicomFile) -> list[Frame]:
     """Every frame of a file, in stored order, with its own geometry and rescale."""
-    ds = dicom.dataset
+    ds = dicom.header
     count = number_of_frames(ds)
     shared = _first_item(ds, "SharedFunctionalGroupsSequence")
     per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
@@ -70,7 +71,7 @@ def frames_of(dicom: DicomFile) -> list[Frame]:
     return _classic_frames(dicom, count)
 
 
-def _first_item(ds: Dataset | None, keyword: str) -> Dataset | None:
+def _first_item(ds: Header | None, keyword: str) -> Dataset | None:
     return first_item(ds.get(keyword)) if isinstance(ds, Dataset) else None
 
 
@@ -108,17 +109,16 @@ def _valid_orientation(cosines: tuple[float, ...] | None) -> tuple[float, ...] |
     """Reject orientations whose two cosines are not (nearly) unit and orthogonal."""
     if cosines is None:
         return None
-    row, col = np.array(cosines[:3]), np.array(cosines[3:])
-    norms = np.linalg.norm(row), np.linalg.norm(col)
-    if min(norms) < 0.5 or abs(np.dot(row / norms[0], col / norms[1])) > 0.05:
+    row, col = cosines[:3], cosines[3:]
+    row_norm, col_norm = math.hypot(*row), math.hypot(*col)
+    if min(row_norm, col_norm) < 0.5:
         return None
-    row, col = row / norms[0], col / norms[1]
-    return tuple(float(v) for v in (*row, *col))
+    if abs(sum(r * c for r, c in zip(row, col, strict=True))) / (row_norm * col_norm) > 0.05:
+        return None
+    return tuple(float(v) / row_norm for v in row) + tuple(float(v) / col_norm for v in col)
 
 
-def _orientation(
-    ds: Dataset, source: Dataset | None = None
-) -> tuple[tuple[float, ...] | None, str]:
+def _orientation(ds: Header, source: Dataset | None = None) -> tuple[tuple[float, ...] | None, str]:
     cosines = _valid_orientation(_floats((source or ds).get("ImageOrientationPatient"), 6))
     if cosines is not None:
         return cosines, "ImageOrientationPatient"
@@ -143,7 +143,7 @@ def _letters_vector(text: str) -> Vector | None:
     return tuple(float(v) for v in vec / norm) if norm else None
 
 
-def _stack_key(ds: Dataset, frame_content: Dataset | None) -> tuple[Any, ...]:
+def _stack_key(ds: Header, frame_content: Dataset | None) -> tuple[Any, ...]:
     echo = ds.get("EchoNumbers")
     temporal = ds.get("TemporalPositionIdentifier")
     if frame_content is not None:
@@ -156,7 +156,7 @@ def _stack_key(ds: Dataset, frame_content: Dataset | None) -> tuple[Any, ...]:
 def _classic_frames(dicom: DicomFile, count: int) -> list[Frame]:
     """Single-frame and classic multi-frame files: every frame shares the file's attributes,
     so they are read once (a small file may declare tens of thousands of frames)."""
-    ds = dicom.dataset
+    ds = dicom.header
     orientation, source = _orientation(ds)
     position = _floats(ds.get("ImagePositionPatient"), 3)
     positions = _classic_positions(ds, position, orientation, count)
@@ -186,7 +186,7 @@ def _classic_frames(dicom: DicomFile, count: int) -> list[Frame]:
 
 
 def _classic_positions(
-    ds: Dataset, first: tuple[float, ...] | None, orientation: tuple[float, ...] | None, count: int
+    ds: Header, first: tuple[float, ...] | None, orientation: tuple[float, ...] | None, count: int
 ) -> list[Vector | None]:
     """Classic multi-frame files give one position; frames step along the normal by
     SpacingBetweenSlices. Without that step the frames are not a spatial stack."""
@@ -200,7 +200,7 @@ def _classic_positions(
     return [(x, y, z) for x, y, z in points.tolist()]
 
 
-def _spacing(ds: Dataset | None) -> tuple[float, float] | None:
+def _spacing(ds: Header | None) -> tuple[float, float] | None:
     if ds is None:
         return None
     for keyword in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
@@ -213,7 +213,7 @@ def _spacing(ds: Dataset | None) -> tuple[float, float] | None:
 def _enhanced_frame(
     dicom: DicomFile, index: int, shared: Dataset | None, per_frame: Sequence[Dataset]
 ) -> Frame:
-    ds = dicom.dataset
+    ds = dicom.header
     own = per_frame[index] if index < len(per_frame) else None
 
     def group(keyword: str) -> Dataset | None:

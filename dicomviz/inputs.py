@@ -13,6 +13,7 @@ import stat
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from .errors import Skipped
@@ -23,14 +24,66 @@ InputItem = str | os.PathLike[str] | tuple[str, bytes]
 _JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 BOMB_MIN_BYTES = 8 * 1024**2
 """Entries (and archives) smaller than this expanded are not judged by compression ratio."""
+HEAD_BYTES = 16 * 1024
+"""How much of a file on disk is read up front: a scanner's CT or MR header fits, and the pixel
+data is then read straight into the volume instead of into a copy of the whole file."""
+WHOLE_BELOW = 4 * HEAD_BYTES
+"""Files on disk up to this size are read whole at once (one read costs less than two)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class InputFile:
-    """One candidate file: a display name and its bytes."""
+    """One candidate file: a display name and its bytes.
+
+    In-memory inputs (uploads, archive entries) hold all their bytes in ``head``. A large file
+    on disk holds only its first bytes there, with ``path`` and ``size`` to read the rest on
+    demand: a volume's pixels are then read once, into the volume.
+    """
 
     name: str
-    data: bytes = field(repr=False)
+    head: bytes = field(repr=False)
+    path: str | None = None
+    size: int = -1
+    """Size of the whole file; -1 means ``len(head)``."""
+
+    @property
+    def complete(self) -> bool:
+        """Whether ``head`` is the whole file."""
+        return self.size < 0 or len(self.head) >= self.size
+
+    @property
+    def length(self) -> int:
+        return len(self.head) if self.size < 0 else self.size
+
+    @cached_property
+    def data(self) -> bytes:
+        """All the bytes; a file on disk is read (once) on first use."""
+        if self.complete or self.path is None:
+            return self.head
+        with open(self.path, "rb") as handle:
+            return handle.read()
+
+    def without_head(self) -> InputFile:
+        """The same file on disk, holding none of its bytes (once its header has been read)."""
+        if self.complete or self.path is None:
+            return self
+        return InputFile(self.name, b"", self.path, self.size)
+
+    def read_into(self, offset: int, target: memoryview) -> int:
+        """Copy bytes from ``offset`` into ``target``; returns how many there were."""
+        if self.complete or self.path is None or "data" in self.__dict__:
+            chunk = memoryview(self.data)[offset : offset + len(target)]
+            target[: len(chunk)] = chunk
+            return len(chunk)
+        with open(self.path, "rb", buffering=0) as handle:
+            handle.seek(offset)
+            done = 0
+            while done < len(target):
+                got = handle.readinto(target[done:])
+                if not got:
+                    break
+                done += got
+            return done
 
 
 @dataclass
@@ -92,15 +145,22 @@ def _add_path(out: Gathered, path: Path, limits: Limits) -> None:
     if not stat.S_ISREG(mode):
         out.skipped.append(Skipped(name, "not a regular file"))
         return
-    if path.stat().st_size > limits.volume_bytes + limits.archive_bytes:
-        out.skipped.append(Skipped(name, "larger than " + limits.describe("volume_bytes")))
-        return
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > limits.volume_bytes + limits.archive_bytes:
+                out.skipped.append(Skipped(name, "larger than " + limits.describe("volume_bytes")))
+                return
+            head = handle.read(size if size <= WHOLE_BELOW else HEAD_BYTES)
+            if len(head) < size and is_zip(head):
+                head += handle.read()  # archives are read whole
     except OSError as exc:
         out.skipped.append(Skipped(name, f"cannot be read ({exc.strerror or exc})"))
         return
-    _add_blob(out, name, data, limits, depth=0)
+    if len(head) >= size:
+        _add_blob(out, name, head, limits, depth=0)
+    elif not _is_junk(out, name):
+        out.files.append(InputFile(name, head, str(path), size))
 
 
 def _walk(folder: Path) -> Iterator[Path]:
@@ -112,11 +172,19 @@ def _walk(folder: Path) -> Iterator[Path]:
         yield Path(entry.path)
 
 
-def _add_blob(out: Gathered, name: str, data: bytes, limits: Limits, depth: int) -> None:
+def _is_junk(out: Gathered, name: str) -> bool:
+    """Operating-system metadata files (listed as skipped, with the reason)."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     if base in _JUNK_NAMES or base.startswith("._") or "__MACOSX/" in name:
         out.skipped.append(Skipped(name, "operating-system metadata, not an image"))
-    elif is_zip(data):
+        return True
+    return False
+
+
+def _add_blob(out: Gathered, name: str, data: bytes, limits: Limits, depth: int) -> None:
+    if _is_junk(out, name):
+        return
+    if is_zip(data):
         _add_zip(out, name, data, limits, depth)
     else:
         out.files.append(InputFile(name, data))

@@ -82,7 +82,7 @@ def load(
 def _check_frame_budget(dicom: DicomFile, so_far: int, limits: Limits) -> None:
     """Grouping and decoding take time per frame, however few bytes each holds: a 2 MB file
     of a million 1 x 1 frames would pass every byte budget."""
-    count = number_of_frames(dicom.dataset)
+    count = number_of_frames(dicom.header)
     if so_far + count > limits.frames:
         raise BudgetError(
             dicom.name,

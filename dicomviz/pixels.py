@@ -7,21 +7,33 @@ JPEG, JPEG-LS, JPEG 2000 and RLE). Colour images become luminance.
 
 from __future__ import annotations
 
+import io
 import struct
 
 import numpy as np
 import pydicom.pixels
-from pydicom.dataset import Dataset
-from pydicom.encaps import get_frame
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate, get_frame
 from pydicom.uid import JPEG2000TransferSyntaxes, JPEGLSTransferSyntaxes, JPEGTransferSyntaxes
 
 from .frames import Frame
 from .reading import DicomFile, number_of_frames
+from .truncation import UNDEFINED_LENGTH
 
 # JPEG start-of-frame markers (ITU T.81 B.1.1.3; 0xF7 is JPEG-LS SOF55): not DHT, JPG, DAC.
 _SOF_MARKERS = frozenset({*range(0xC0, 0xD0)} - {0xC4, 0xC8, 0xCC} | {0xF7})
 _JPEG_FAMILY = frozenset({*JPEGTransferSyntaxes, *JPEGLSTransferSyntaxes})
 _MOST_TILES = 4096
+
+PIXEL_KEYWORDS = (
+    "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
+    "SamplesPerPixel", "PhotometricInterpretation", "PlanarConfiguration",
+    "RedPaletteColorLookupTableDescriptor", "GreenPaletteColorLookupTableDescriptor",
+    "BluePaletteColorLookupTableDescriptor", "RedPaletteColorLookupTableData",
+    "GreenPaletteColorLookupTableData", "BluePaletteColorLookupTableData",
+)  # fmt: skip
+"""What a decoder reads besides the pixel data (the palette only for PALETTE COLOR)."""
 
 # ITU-R BT.601 luma weights, as used for a grey rendering of RGB photographs and ultrasound.
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -29,7 +41,7 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 def stored_range(dicom: DicomFile) -> tuple[float, float]:
     """Smallest and largest stored value the header allows (BitsStored, PixelRepresentation)."""
-    ds = dicom.dataset
+    ds = dicom.header
     bits = int(ds.get("BitsStored") or ds.BitsAllocated)
     if int(ds.BitsAllocated) == 1:
         return 0.0, 1.0
@@ -39,7 +51,7 @@ def stored_range(dicom: DicomFile) -> tuple[float, float]:
 
 
 def is_colour(dicom: DicomFile) -> bool:
-    ds = dicom.dataset
+    ds = dicom.header
     return int(ds.get("SamplesPerPixel") or 1) > 1 or ds.get("PhotometricInterpretation") in (
         "PALETTE COLOR",
     )
@@ -51,13 +63,14 @@ def frame_values(frame: Frame) -> np.ndarray:
     May be a read-only view into the input bytes; callers copy out of it.
     """
     dicom = frame.file
-    fast = _native_view(dicom)
-    if fast is not None:
-        return _fix_stored_bits(dicom, fast[frame.index])
-    ds = dicom.dataset
-    index = frame.index if number_of_frames(ds) > 1 else None
-    _check_codestream(dicom, frame.index)
-    return decode(ds, index)
+    layout = _native_layout(dicom)
+    if layout is not None:
+        return _fix_stored_bits(dicom, _native_frame(dicom, layout, frame.index))
+    small = frame_dataset(frame)
+    if small is None:  # native but unusual (big endian, bit-packed, colour): pydicom's way
+        ds = dicom.dataset
+        return decode(ds, frame.index if number_of_frames(ds) > 1 else None)
+    return decode(small)
 
 
 def decode(ds: Dataset, index: int | None = None) -> np.ndarray:
@@ -71,16 +84,62 @@ def decode(ds: Dataset, index: int | None = None) -> np.ndarray:
     return values
 
 
-def check_frame(frame: Frame) -> None:
-    """Refuse a compressed frame whose codestream disagrees with the header, before decoding."""
-    _check_codestream(frame.file, frame.index)
+def read_stored_into(frame: Frame, target: np.ndarray) -> bool:
+    """Read a frame's stored values straight into ``target`` (an int16 slice of the volume),
+    when they are exactly int16 values: no copy of the pixel data on the way.
+
+    Returns False, with ``target`` untouched, when the frame needs another path (compressed,
+    other bit depths, unsigned 16-bit values that may not fit).
+    """
+    dicom = frame.file
+    layout = _native_layout(dicom)
+    if layout is None or target.dtype != np.int16 or layout[0].itemsize != 2:
+        return False
+    ds = dicom.header
+    stored = int(ds.get("BitsStored") or 16)
+    signed = bool(int(ds.get("PixelRepresentation") or 0))
+    if stored > 16 or (stored == 16 and not signed):
+        return False
+    _read_frame(dicom, frame.index, memoryview(target).cast("B"))
+    if 0 < stored < 16:
+        unused = 16 - stored
+        if signed:  # arithmetic shifts restore the sign of the stored bits
+            np.left_shift(target, unused, out=target)
+            np.right_shift(target, unused, out=target)
+        else:
+            np.bitwise_and(target, np.int16((1 << stored) - 1), out=target)
+    return True
 
 
-def _native_view(dicom: DicomFile) -> np.ndarray | None:
-    """(frames, rows, columns) view of uncompressed single-sample pixel data, or None when the
-    layout needs pydicom (bit-packed, colour, big endian, odd bit depths)."""
-    ds = dicom.dataset
-    if dicom.pixel_offset is None or is_colour(dicom):
+def _native_frame(
+    dicom: DicomFile, layout: tuple[np.dtype, int, int, int], index: int
+) -> np.ndarray:
+    dtype, _frames, rows, cols = layout
+    source = dicom.source
+    if source.complete or source.path is None or "data" in source.__dict__:
+        offset = dicom.pixel_offset + index * rows * cols * dtype.itemsize  # type: ignore[operator]
+        values = np.frombuffer(dicom.data, dtype=dtype, count=rows * cols, offset=offset)
+        return values.reshape(rows, cols)
+    values = np.empty((rows, cols), dtype=dtype)
+    _read_frame(dicom, index, memoryview(values).cast("B"))
+    return values
+
+
+def _read_frame(dicom: DicomFile, index: int, target: memoryview) -> None:
+    offset = dicom.pixel_offset + index * len(target)  # type: ignore[operator]
+    got = dicom.source.read_into(offset, target)
+    if got != len(target):
+        raise ValueError(
+            f"only {got} of {len(target)} bytes of pixel data could be read "
+            "(the file changed or shrank since it was opened)"
+        )
+
+
+def _native_layout(dicom: DicomFile) -> tuple[np.dtype, int, int, int] | None:
+    """(dtype, frames, rows, columns) of uncompressed single-sample little-endian pixel data,
+    or None when the layout needs pydicom (bit-packed, colour, big endian, odd bit depths)."""
+    ds = dicom.header
+    if dicom.pixel_offset is None or dicom.pixel_length is None or is_colour(dicom):
         return None
     if not ds.original_encoding[1]:  # big endian
         return None
@@ -89,15 +148,12 @@ def _native_view(dicom: DicomFile) -> np.ndarray | None:
         return None
     signed = bool(int(ds.get("PixelRepresentation") or 0))
     dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
-    frames, rows, cols = number_of_frames(ds), int(ds.Rows), int(ds.Columns)
-    count = frames * rows * cols
-    values = np.frombuffer(dicom.data, dtype=dtype, count=count, offset=dicom.pixel_offset)
-    return values.reshape(frames, rows, cols)
+    return dtype, number_of_frames(ds), int(ds.Rows), int(ds.Columns)
 
 
 def _fix_stored_bits(dicom: DicomFile, values: np.ndarray) -> np.ndarray:
     """Honour BitsStored < BitsAllocated: mask unused high bits, sign-extend signed values."""
-    ds = dicom.dataset
+    ds = dicom.header
     allocated = int(ds.BitsAllocated)
     stored = int(ds.get("BitsStored") or allocated)
     if stored >= allocated or stored <= 0:
@@ -108,7 +164,61 @@ def _fix_stored_bits(dicom: DicomFile, values: np.ndarray) -> np.ndarray:
     return values & np.array((1 << stored) - 1, dtype=values.dtype)
 
 
-def _check_codestream(dicom: DicomFile, index: int) -> None:
+def frame_dataset(frame: Frame) -> Dataset | None:
+    """A small data set holding one compressed frame and the pixel module, for the decoder.
+
+    The frame's codestream is taken from the input bytes, so the parsed header never holds a
+    second copy of the compressed pixel data (only this frame, while it is decoded). The
+    codestream is checked against the header first. None when the pixel data is not
+    encapsulated.
+    """
+    codestream = _codestream(frame)
+    if codestream is None:
+        return None
+    _check_codestream(frame.file, codestream)
+    source = frame.file.header
+    small = Dataset()
+    small.file_meta = FileMetaDataset()
+    small.file_meta.TransferSyntaxUID = frame.file.transfer_syntax
+    for keyword in PIXEL_KEYWORDS:
+        if keyword not in source:
+            continue
+        if isinstance(source, Dataset):
+            small[keyword] = source[keyword]  # keeps the file's VR (palette descriptors)
+        else:
+            setattr(small, keyword, source.get(keyword))
+    small.NumberOfFrames = 1
+    small["PixelData"] = DataElement(
+        0x7FE00010, "OB", encapsulate([codestream]), is_undefined_length=True
+    )
+    return small
+
+
+def _codestream(frame: Frame) -> bytes | None:
+    """One frame's compressed bytes, or None when the pixel data is not encapsulated."""
+    dicom = frame.file
+    if dicom.scanned:
+        if dicom.pixel_length is not None:
+            return None
+        buffer: io.BytesIO | bytes = io.BytesIO(dicom.data)  # shares the bytes, no copy
+        buffer.seek(dicom.pixel_offset)  # type: ignore[arg-type]
+    else:
+        element = dicom.dataset.get_item(0x7FE00010, keep_deferred=True)
+        undefined = getattr(element, "is_undefined_length", False) or (
+            getattr(element, "length", 0) == UNDEFINED_LENGTH
+        )
+        if element is None or not undefined:
+            return None
+        buffer = element.value if element.value is not None else dicom.dataset.PixelData
+    ds = dicom.header
+    offsets = None
+    if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
+        offsets = (ds.get("ExtendedOffsetTable"), ds.get("ExtendedOffsetTableLengths"))
+    count = number_of_frames(ds)
+    return get_frame(buffer, frame.index, number_of_frames=count, extended_offsets=offsets)
+
+
+def _check_codestream(dicom: DicomFile, data: bytes) -> None:
     """Refuse a compressed frame whose own header disagrees with the DICOM header.
 
     Decoders size their output from the codestream (JPEG SOF, JPEG 2000 SIZ), not from Rows
@@ -121,19 +231,10 @@ def _check_codestream(dicom: DicomFile, index: int) -> None:
         reader = _jpeg_header
     else:
         return
-    ds = dicom.dataset
-    offsets = None
-    if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
-        offsets = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
-    try:
-        data = get_frame(
-            ds.PixelData, index, number_of_frames=number_of_frames(ds), extended_offsets=offsets
-        )
-    except (ValueError, TypeError, KeyError):
-        return  # no frame to find: pydicom's decoder fails the same way, before decoding
     found = reader(data)
     if found is None:
         return  # no header to read: the decoder fails on its own, without allocating
+    ds = dicom.header
     rows, columns, samples, tiles = found
     expected = (int(ds.Rows), int(ds.Columns), int(ds.get("SamplesPerPixel") or 1))
     if rows == 0 and reader is _jpeg_header:

@@ -11,6 +11,7 @@ import io
 import struct
 import zlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import pydicom
 from pydicom.datadict import tag_for_keyword
@@ -22,6 +23,7 @@ from pydicom.uid import UID
 from .errors import BudgetError, InputFileError
 from .inputs import InputFile
 from .limits import Limits, bytes_text
+from .scan import LeanHeader, NeedMore, Unsupported, scan
 from .truncation import DEFLATED, UNDEFINED_LENGTH, element_name, meta_truncation, truncation
 
 PIXEL_DATA = 0x7FE00010
@@ -43,25 +45,46 @@ _MAGIC = (
 )
 
 
-@dataclass(frozen=True)
-class DicomFile:
-    """A DICOM image header with where its pixel data sits in ``data``.
+Header = Dataset | LeanHeader
+"""What the engine reads header values from: a scanned LeanHeader for plain files, pydicom's
+Dataset for everything else. Both answer ``get(keyword)``."""
 
-    ``pixel_offset``/``pixel_length`` are set for natively encoded (uncompressed) pixel data;
-    encapsulated (compressed) data is kept inside ``dataset`` as read.
+
+@dataclass(frozen=True, eq=False)
+class DicomFile:
+    """A DICOM image's header values, with where its pixel data sits in its source.
+
+    ``pixel_offset``/``pixel_length`` are set for natively encoded (uncompressed) pixel data,
+    ``pixel_offset`` alone for encapsulated (compressed) data read by the scanner; encapsulated
+    data of files pydicom read stays inside ``dataset``.
     """
 
     name: str
-    dataset: Dataset = field(repr=False)
-    data: bytes = field(repr=False)
+    header: Header = field(repr=False)
+    source: InputFile = field(repr=False)
     pixel_offset: int | None = None
     pixel_length: int | None = None
+    transfer_syntax: str = pydicom.uid.ImplicitVRLittleEndian
 
     @property
-    def transfer_syntax(self) -> UID:
-        meta = getattr(self.dataset, "file_meta", None)
-        uid = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
-        return UID(uid or pydicom.uid.ImplicitVRLittleEndian)
+    def data(self) -> bytes:
+        """All of the file's bytes (read from disk on first use for a file there)."""
+        return self.source.data
+
+    @property
+    def scanned(self) -> bool:
+        """Whether the header was scanned (a plain file) rather than parsed by pydicom."""
+        return isinstance(self.header, LeanHeader)
+
+    @cached_property
+    def dataset(self) -> Dataset:
+        """The whole header as pydicom reads it, for header tables: parsed on first use for a
+        scanned file (loading and building a volume never need it)."""
+        if isinstance(self.header, Dataset):
+            return self.header
+        if not self.source.complete and self.source.path is not None:
+            return _dcmread(self.name, self.source.path, 4096)
+        return parse_dataset(self.source, defer=True)
 
 
 def describe_non_dicom(data: bytes) -> str:
@@ -100,6 +123,9 @@ def read_dicom(source: InputFile, limits: Limits | None = None) -> DicomFile:
     usable image; never returns a DicomFile that the volume builder cannot at least try.
     """
     limits = limits or Limits()
+    scanned = _read_scanned(source, limits)
+    if scanned is not None:
+        return scanned
     ds = parse_dataset(source, limits, defer=True)
     data = source.data
     # Judged before any value is converted (conversion replaces the raw elements it reads).
@@ -114,7 +140,55 @@ def read_dicom(source: InputFile, limits: Limits | None = None) -> DicomFile:
         raise
     _check_budget(source.name, ds, limits)
     offset, length = _native_pixel_span(source.name, ds, data)
-    return DicomFile(source.name, ds, data, offset, length)
+    syntax = UID(ds.file_meta.TransferSyntaxUID)
+    return DicomFile(source.name, ds, source, offset, length, syntax)
+
+
+def _read_scanned(source: InputFile, limits: Limits) -> DicomFile | None:
+    """A plain file read by the scanner, or None to let pydicom read it (see scan.py).
+
+    Only what passes every check here takes this path; a file that fails one is read again by
+    pydicom, whose path explains the problem, so both paths give the same reasons.
+    """
+    try:
+        try:
+            found = scan(source.head, source.length)
+        except NeedMore:
+            if source.complete:
+                return None
+            found = scan(source.data, source.length)  # a long header, or compressed pixels
+    except (Unsupported, NeedMore):
+        return None
+    header, name = found.header, source.name
+    sop_class = header.get("SOPClassUID") or header.media_class
+    if (
+        not sop_class
+        or sop_class == DICOMDIR_CLASS
+        or header.get("PhotometricInterpretation")
+        in (
+            "PALETTE COLOR",
+            None,
+        )
+    ):
+        return None
+    try:
+        _check_pixel_module(name, header)
+    except InputFileError:
+        return None
+    _check_budget(name, header, limits)
+    syntax = UID(header.transfer_syntax)
+    if found.pixel_length is None:
+        _check_decoder(name, syntax)
+        if _fragment_count(source.data, found.pixel_offset) < number_of_frames(header):
+            return None
+        return DicomFile(name, header, source, found.pixel_offset, None, syntax)
+    if header.BitsAllocated not in (8, 16, 32, 64):
+        return None  # bit-packed: pydicom checks its length
+    if found.pixel_length < declared_pixel_bytes(header):
+        return None
+    return DicomFile(
+        name, header, source.without_head(), found.pixel_offset, found.pixel_length, syntax
+    )
 
 
 def parse_dataset(
@@ -147,15 +221,16 @@ def parse_dataset(
     return ds
 
 
-def _dcmread(name: str, data: bytes, defer_size: int | None) -> Dataset:
+def _dcmread(name: str, data: bytes | str, defer_size: int | None) -> Dataset:
     """pydicom's parse, with running out of bytes reported as truncation and runaway nesting
     as a bad file (both are InputFileError, so every caller, not only load, can report them).
 
     pydicom reads past the end of a cut file in several ways: it warns and keeps what it has
     (see ``truncation``), or fails to unpack an element header, or finds no item tag.
     """
+    source = data if isinstance(data, str) else io.BytesIO(data)
     try:
-        return pydicom.dcmread(io.BytesIO(data), force=True, defer_size=defer_size)
+        return pydicom.dcmread(source, force=True, defer_size=defer_size)
     except RecursionError:  # pydicom reads nested sequences recursively
         raise InputFileError(name, "sequences nested too deeply to read") from None
     except EOFError as exc:
@@ -170,7 +245,7 @@ def _dcmread(name: str, data: bytes, defer_size: int | None) -> Dataset:
         raise InputFileError(name, "the file is truncated: it ends inside a sequence") from None
     except Exception:
         # E.g. pydicom's BytesLengthException for a group length cut in half.
-        problem = meta_truncation(data)
+        problem = meta_truncation(data) if isinstance(data, bytes) else None
         if problem is None:
             raise
         raise InputFileError(name, problem) from None
@@ -311,7 +386,9 @@ def _native_pixel_span(name: str, ds: Dataset, data: bytes) -> tuple[int | None,
     """Offset and length of uncompressed pixel data, after checking it is all present."""
     raw = ds._dict.get(PIXEL_DATA)  # the deferred element, not yet read
     if not isinstance(raw, RawDataElement) or raw.length == UNDEFINED_LENGTH:
-        _check_decoder(name, ds)
+        _check_decoder(
+            name, UID(ds.file_meta.get("TransferSyntaxUID", pydicom.uid.ImplicitVRLittleEndian))
+        )
         _check_fragments(name, ds, raw, data)
         return None, None
     if ds.file_meta.get("TransferSyntaxUID", "") == DEFLATED:
@@ -376,10 +453,9 @@ def _expected_native_length(ds: Dataset) -> int | None:
         return None
 
 
-def _check_decoder(name: str, ds: Dataset) -> None:
+def _check_decoder(name: str, syntax: UID) -> None:
     from pydicom.pixels import get_decoder
 
-    syntax = UID(ds.file_meta.get("TransferSyntaxUID", pydicom.uid.ImplicitVRLittleEndian))
     try:
         available = get_decoder(syntax).is_available
     except NotImplementedError:

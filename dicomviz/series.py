@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 from .errors import Skipped
 from .frames import Frame
 from .geometry import plane_name, slice_normal
+from .reading import Header
 
 ASSUMED_ORIENTATION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 _COSINE_TOLERANCE = 1e-3
@@ -59,16 +60,21 @@ class Stack:
 
     @property
     def first(self) -> Dataset:
-        """Header of the first frame's file, for modality, description and the like."""
+        """The first frame's file's whole header, as pydicom reads it (for header tables)."""
         return self.frames[0].file.dataset
 
     @property
+    def header(self) -> Header:
+        """Header values of the first frame's file, for modality, description and the like."""
+        return self.frames[0].file.header
+
+    @property
     def modality(self) -> str:
-        return str(self.first.get("Modality", "") or "")
+        return str(self.header.get("Modality", "") or "")
 
     @property
     def description(self) -> str:
-        return str(self.first.get("SeriesDescription", "") or "")
+        return str(self.header.get("SeriesDescription", "") or "")
 
 
 def build_stacks(frames: Iterable[Frame]) -> tuple[list[Stack], list[Skipped]]:
@@ -76,7 +82,7 @@ def build_stacks(frames: Iterable[Frame]) -> tuple[list[Stack], list[Skipped]]:
     skipped: list[Skipped] = []
     by_series: dict[str, list[Frame]] = defaultdict(list)
     for frame in _drop_repeated_instances(frames, skipped):
-        uid = str(frame.file.dataset.get("SeriesInstanceUID", "") or "")
+        uid = str(frame.file.header.get("SeriesInstanceUID", "") or "")
         by_series[uid or f"(no SeriesInstanceUID: {frame.file.name})"].append(frame)
     stacks: list[Stack] = []
     for uid, members in by_series.items():
@@ -92,7 +98,7 @@ def build_stacks(frames: Iterable[Frame]) -> tuple[list[Stack], list[Skipped]]:
 
 def _series_number(stack: Stack) -> int:
     try:
-        return int(stack.first.get("SeriesNumber") or 0)
+        return int(stack.header.get("SeriesNumber") or 0)
     except (TypeError, ValueError):
         return 0
 
@@ -102,7 +108,7 @@ def _drop_repeated_instances(frames: Iterable[Frame], skipped: list[Skipped]) ->
     seen: dict[tuple[str, int], str] = {}
     kept = []
     for frame in frames:
-        uid = str(frame.file.dataset.get("SOPInstanceUID", "") or "")
+        uid = str(frame.file.header.get("SOPInstanceUID", "") or "")
         key = (uid, frame.index)
         if uid and key in seen and seen[key] != frame.file.name:
             if frame.index == 0:
@@ -223,7 +229,7 @@ def _orientation_warnings(frame: Frame) -> list[str]:
 
 
 def _nominal_spacing(frame: Frame) -> float:
-    ds = frame.file.dataset
+    ds = frame.file.header
     for keyword in ("SpacingBetweenSlices", "SliceThickness"):
         try:
             value = abs(float(ds.get(keyword) or 0))

@@ -7,7 +7,7 @@ so the peak is about one volume plus the inputs. Integer rescale results stay in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,8 +18,8 @@ from .errors import BudgetError
 from .frames import Frame
 from .geometry import make_affine
 from .limits import Limits, bytes_text
-from .pixels import frame_values, is_colour, stored_range
-from .reading import first_item
+from .pixels import frame_values, is_colour, read_stored_into, stored_range
+from .reading import Header, first_item
 from .series import Stack
 
 Progress = Callable[[float, str], None]
@@ -81,9 +81,13 @@ def build_volume(
     array = np.empty(shape, dtype=dtype)
     warnings = list(stack.warnings)
     failed: list[int] = []
-    for k, values in _decoded(frames):
-        frame = frames[k]
-        if isinstance(values, BaseException):
+    pooled = decode_all(frames) if worth_pooling(frames) else None
+    for k, frame in enumerate(frames):
+        # The array may be replaced (widened to float32) on the way: always use the current one.
+        values = next(pooled)[1] if pooled is not None else _read_frame(array, k, frame)
+        if values is None:
+            pass  # read and rescaled in place
+        elif isinstance(values, BaseException):
             failed.append(k)
             warnings.append(_decode_warning(frame, values))
         else:
@@ -101,20 +105,40 @@ def build_volume(
     return _assemble(stack, array, warnings)
 
 
-def _decoded(frames: tuple[Frame, ...]) -> Iterator[tuple[int, np.ndarray | BaseException]]:
-    """Each frame's stored values, or what went wrong decoding it; slow codecs in workers."""
-    if worth_pooling(frames):
-        yield from decode_all(frames)
-        return
-    for k, frame in enumerate(frames):
-        try:
-            yield k, frame_values(frame)
-        except Exception as exc:  # one bad frame must not sink the stack
-            yield k, exc
-        except BaseException as exc:  # pyo3 PanicException from a Rust decoder
-            if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
-                raise
-            yield k, DecoderCrashed("the decoder crashed on this pixel data")
+def _read_frame(array: np.ndarray, k: int, frame: Frame) -> np.ndarray | BaseException | None:
+    """A frame's stored values, or what went wrong decoding it, or None when the frame was read
+    straight into ``array[k]`` and rescaled there. (Slow codecs decode in workers instead.)"""
+    try:
+        if array.dtype == np.int16 and _read_in_place(array[k], frame):
+            return None
+        return frame_values(frame)
+    except Exception as exc:  # one bad frame must not sink the stack
+        return exc
+    except BaseException as exc:  # pyo3 PanicException from a Rust decoder
+        if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+            raise
+        return DecoderCrashed("the decoder crashed on this pixel data")
+
+
+def _read_in_place(target: np.ndarray, frame: Frame) -> bool:
+    """Uncompressed 16-bit slices go from the file straight into the volume, then are rescaled
+    in int16 there: one copy of the pixels, none through temporaries (bench/: the build from
+    files is then a few times the cost of reading them). False, and the usual path, when the
+    values or their rescale would not stay exact in int16."""
+    if not read_stored_into(frame, target):
+        return False
+    slope, intercept = frame.slope, frame.intercept
+    if slope == 1.0 and intercept == 0.0:
+        return True
+    if slope != int(slope) or intercept != int(intercept):
+        return False
+    ends = (int(target.min()) * slope + intercept, int(target.max()) * slope + intercept)
+    if min(ends) < _INT16.min or max(ends) > _INT16.max:
+        return False
+    if slope != 1.0:
+        target *= np.int16(slope)  # wrap-around cancels out: the final values fit (checked)
+    target += np.int16(intercept)
+    return True
 
 
 def _decode_warning(frame: Frame, problem: BaseException) -> str:
@@ -125,7 +149,7 @@ def _decode_warning(frame: Frame, problem: BaseException) -> str:
 
 
 def _assemble(stack: Stack, array: np.ndarray, warnings: list[str]) -> Volume:
-    ds = stack.first
+    ds = stack.header
     first = stack.frames[0]
     padding = ds.get("PixelPaddingValue")
     modality = stack.modality.upper()
@@ -214,7 +238,7 @@ def _blank(array: np.ndarray, failed: list[int]) -> None:
     array[failed] = low
 
 
-def _file_window(ds: Dataset | dict) -> tuple[float, float] | None:
+def _file_window(ds: Header | dict) -> tuple[float, float] | None:
     """The first WindowCenter/WindowWidth pair, when both are present and usable."""
     center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
     try:
@@ -227,7 +251,7 @@ def _file_window(ds: Dataset | dict) -> tuple[float, float] | None:
     return center, width
 
 
-def _voi_group(ds: Dataset) -> Dataset | dict:
+def _voi_group(ds: Header) -> Dataset | dict:
     """Enhanced multi-frame files keep their window in a FrameVOILUTSequence functional group."""
     for keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
         group = first_item(ds.get(keyword))
