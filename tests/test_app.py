@@ -115,6 +115,28 @@ def test_upload_with_a_broken_file_lists_it_and_loads_the_rest() -> None:
     assert metrics["Images used"] == "9"
 
 
+def test_uploads_leave_the_uploader_and_stay_shown_until_replaced_or_cleared() -> None:
+    """The page keeps an upload's bytes itself and empties the uploaders, so Streamlit does not
+    deep-copy every uploaded byte on each rerun; the upload stays shown until replaced."""
+    at = _app()
+    first = zip_bytes(make_series(slices=9, rows=20, columns=16))
+    at.file_uploader(key="files").set_value([("first.zip", first, "application/zip")]).run()
+    _no_errors(at)
+    assert [u.value for u in at.get("file_uploader")] == [[], []]
+    at.number_input(key="center").set_value(-600).run()
+    assert {m.label: m.value for m in at.metric}["Images used"] == "9"
+    assert any("your upload (1 file)" in c.value for c in at.sidebar.caption)
+
+    second = zip_bytes(make_series(slices=7, rows=20, columns=16))
+    at.file_uploader(key="files-1").set_value([("second.zip", second, "application/zip")]).run()
+    _no_errors(at)
+    assert {m.label: m.value for m in at.metric}["Images used"] == "7"
+
+    at.button(key="clear_upload").click().run()
+    _no_errors(at)
+    assert any("synthetic" in info.value.lower() for info in at.info)
+
+
 def test_window_change_does_not_recompute_the_view(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     original = dicomviz.views.make_view
