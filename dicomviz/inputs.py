@@ -24,10 +24,11 @@ InputItem = str | os.PathLike[str] | tuple[str, bytes]
 _JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 BOMB_MIN_BYTES = 8 * 1024**2
 """Entries (and archives) smaller than this expanded are not judged by compression ratio."""
-HEAD_BYTES = 16 * 1024
-"""How much of a file on disk is read up front: a scanner's CT or MR header fits, and the pixel
-data is then read straight into the volume instead of into a copy of the whole file."""
-WHOLE_BELOW = 4 * HEAD_BYTES
+HEAD_BYTES = 32 * 1024
+"""How much of a file on disk is read up front: scanners' CT and MR headers (private blocks
+included) fit, and the pixel data is then read straight into the volume instead of into a copy
+of the whole file. A longer header makes the reader read the whole file."""
+WHOLE_BELOW = 2 * HEAD_BYTES
 """Files on disk up to this size are read whole at once (one read costs less than two)."""
 
 

@@ -240,3 +240,22 @@ def test_input_file_reads_the_rest_of_a_file_on_demand(tmp_path: Path) -> None:
     assert source.read_into(1000, memoryview(target)) == 10 and target == bytes(range(232, 242))
     assert source.read_into(255_995, memoryview(target)) == 5
     assert source.data == path.read_bytes()
+
+
+def test_damaged_files_on_disk_get_the_reasons_they_get_in_memory(tmp_path: Path) -> None:
+    """Only the start of a large file on disk is read at first; a cut one still gets its reason."""
+    files = make_series(rows=192, columns=200, slices=4)
+    damaged = [
+        files[0],
+        (files[1][0], files[1][1][: len(files[1][1]) // 2]),  # cut inside the pixel data
+        (files[2][0], files[2][1][:3000]),  # cut inside the header
+        (files[3][0], files[3][1] + b"\x00" * 5),  # junk after the pixel data: still loads
+    ]
+    _write(tmp_path / "series", damaged)
+    on_disk = dicomviz.load([tmp_path / "series"])
+    in_memory = dicomviz.load(damaged)
+    reasons = {Path(s.name).name: s.reason for s in on_disk.skipped}
+    assert reasons == {s.name: s.reason for s in in_memory.skipped}
+    assert set(reasons) == {files[1][0], files[2][0]}
+    assert all("truncated" in reason for reason in reasons.values())
+    assert [f.file.name for f in on_disk.stacks[0].frames][-1].endswith(files[3][0])
