@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import UsageError
 from .geometry import PLANES, Plane, nearest_patient_axes, obliquity_degrees
+from .parallel import int_sum
 from .volume import Volume
 
 Mode = Literal["slice", "max", "min", "mean"]
@@ -247,9 +248,9 @@ def _project(block: np.ndarray, mode: Mode, axis: int) -> np.ndarray:
     if mode == "min":
         return block.min(axis=axis)
     if block.dtype.kind in "iu" and block.dtype.itemsize <= 2:
-        # An int32 sum is exact (up to 65,536 slices) and, unlike a float32 mean, needs no
-        # buffered casting of every voxel: about 1.5x faster along the contiguous axis.
-        total = block.sum(axis=axis, dtype=np.int32)
+        # An int32 sum is exact (up to 65,536 slices) and faster than a float32 mean, which
+        # casts every voxel in buffered chunks; it runs on both cores for a large block.
+        total = int_sum(block, axis)
         return (total / np.float32(block.shape[axis])).astype(np.float32)
     return block.mean(axis=axis, dtype=np.float32)
 
