@@ -56,6 +56,11 @@ class InputFile:
     def length(self) -> int:
         return len(self.head) if self.size < 0 else self.size
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether all the bytes are at hand (given whole, or read whole already)."""
+        return self.complete or self.path is None or "data" in self.__dict__
+
     @cached_property
     def data(self) -> bytes:
         """All the bytes; a file on disk is read (once) on first use."""
@@ -72,7 +77,7 @@ class InputFile:
 
     def read_into(self, offset: int, target: memoryview) -> int:
         """Copy bytes from ``offset`` into ``target``; returns how many there were."""
-        if self.complete or self.path is None or "data" in self.__dict__:
+        if self.in_memory:
             chunk = memoryview(self.data)[offset : offset + len(target)]
             target[: len(chunk)] = chunk
             return len(chunk)

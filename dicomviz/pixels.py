@@ -115,8 +115,7 @@ def _native_frame(
     dicom: DicomFile, layout: tuple[np.dtype, int, int, int], index: int
 ) -> np.ndarray:
     dtype, _frames, rows, cols = layout
-    source = dicom.source
-    if source.complete or source.path is None or "data" in source.__dict__:
+    if dicom.source.in_memory:
         offset = dicom.pixel_offset + index * rows * cols * dtype.itemsize  # type: ignore[operator]
         values = np.frombuffer(dicom.data, dtype=dtype, count=rows * cols, offset=offset)
         return values.reshape(rows, cols)

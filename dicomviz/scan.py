@@ -201,18 +201,9 @@ def _meta(head: bytes) -> tuple[dict[int, bytes], int]:
     values: dict[int, bytes] = {}
     pos, end = 132, len(head)
     while pos + 8 <= end:
-        tag, vr, length = _HEAD.unpack_from(head, pos)
-        if tag & 0xFFFF != 0x0002:
-            return values, pos
-        if vr in _LONG_VRS:
-            if pos + 12 > end:
-                raise NeedMore
-            (length,) = _U32.unpack_from(head, pos + 8)
-            pos += 12
-        elif vr in _VRS:
-            pos += 8
-        else:
-            raise Unsupported("meta VR")
+        if _U32.unpack_from(head, pos)[0] & 0xFFFF != 0x0002:
+            return values, pos  # the first element of the data set
+        tag, _vr, length, pos = _explicit_element(head, pos)
         if length == UNDEFINED or pos + length > end:
             raise Unsupported("meta length")
         values[tag] = head[pos : pos + length]
@@ -326,18 +317,24 @@ def _skip_items(head: bytes, pos: int, explicit: bool, depth: int) -> int:
             pos = _skip_element(head, pos, explicit, depth)
 
 
+def _explicit_element(head: bytes, pos: int) -> tuple[int, bytes, int, int]:
+    """(tag, VR, length, where the value starts) of an explicit VR element header.
+
+    The same steps as the hot loop in _body, which inlines them for speed."""
+    if pos + 12 > len(head):
+        raise NeedMore
+    tag, vr, length = _HEAD.unpack_from(head, pos)
+    if vr in _LONG_VRS:
+        (length,) = _U32.unpack_from(head, pos + 8)
+        return tag, vr, length, pos + 12
+    if vr in _VRS:
+        return tag, vr, length, pos + 8
+    raise Unsupported("unknown VR")
+
+
 def _skip_element(head: bytes, pos: int, explicit: bool, depth: int) -> int:
     if explicit:
-        if pos + 12 > len(head):
-            raise NeedMore
-        _tag, vr, length = _HEAD.unpack_from(head, pos)
-        if vr in _LONG_VRS:
-            (length,) = _U32.unpack_from(head, pos + 8)
-            pos += 12
-        elif vr in _VRS:
-            pos += 8
-        else:
-            raise Unsupported("unknown VR")
+        _tag, vr, length, pos = _explicit_element(head, pos)
         if length == UNDEFINED and vr != b"SQ":
             raise Unsupported("undefined length outside a sequence")
     else:
