@@ -7,7 +7,7 @@ and converting only those values makes reading a CT series several times faster 
 Only plain files take this path: a preamble and file meta information, little-endian explicit or
 implicit VR, no functional groups, no palette, and every length consistent up to the end of the
 pixel data, which must end the file. Anything else (truncated, damaged, deflated, big endian,
-enhanced multi-frame, odd VRs, non-ASCII text) gives None, and pydicom reads the file instead,
+enhanced multi-frame, odd VRs) gives None, and pydicom reads the file instead,
 so unusual and hostile files keep the careful path and its messages.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import struct
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,7 +113,7 @@ _SPECIAL = {
     _PIXEL_LE: _ROLE_PIXELS,
 }
 _ITEM, _ITEM_END, _SEQUENCE_END = _le(0xFFFEE000), _le(0xFFFEE00D), _le(0xFFFEE0DD)
-_TEXT_VRS = frozenset(("AE", "AS", "CS", "DA", "DT", "LO", "PN", "SH", "TM", "UC", "UI", "LT"))
+_TEXT_VRS = frozenset(("AE", "AS", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UI"))
 
 _HEAD = struct.Struct("<I2sH")  # tag, VR, short length (explicit VR)
 _TAG_LENGTH = struct.Struct("<II")  # tag, length (implicit VR; items)
@@ -365,30 +366,33 @@ def _fragments_end(head: bytes, pos: int, size: int) -> int:
 
 def _convert(raw: dict[int, tuple[str, bytes]]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    representation = 0
-    pending = None
+    pending = []
     for tag, (vr, data) in raw.items():
         keyword = _WANTED[tag][0]
-        if "or" in vr:  # implicit VR PixelPaddingValue: US or SS by PixelRepresentation
-            pending = (keyword, data)
+        if "or" in vr or (vr in _CHARSET_VRS and _NOT_PLAIN_TEXT.search(data.rstrip(b"\0"))):
+            pending.append((keyword, vr, data))  # needs a value read later in the file
             continue
-        value = _value(vr, data)
-        if keyword == "PixelRepresentation":
-            representation = value
-        values[keyword] = value
-    if pending is not None:
-        values[pending[0]] = _value("SS" if representation == 1 else "US", pending[1])
+        values[keyword] = _value(vr, data)
+    for keyword, vr, data in pending:
+        if "or" in vr:  # implicit VR PixelPaddingValue: US or SS by PixelRepresentation
+            signed = values.get("PixelRepresentation") == 1
+            values[keyword] = _value("SS" if signed else "US", data)
+        else:
+            values[keyword] = _international(vr, data, values.get("SpecificCharacterSet"))
     return values
 
 
 _NOT_PLAIN_TEXT = re.compile(rb"[^\x20-\x7e]")
 _BINARY = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d"}
-_CHARSET_VRS = frozenset(("LO", "LT", "PN", "SH", "ST", "UC"))
+_CHARSET_VRS = frozenset(("LO", "LT", "SH", "ST", "UC"))
 """Text whose bytes depend on SpecificCharacterSet (PS3.5 6.1.2.3); the rest is ASCII."""
 
 
 def _value(vr: str, data: bytes) -> Any:
-    """pydicom's value for these VRs: one value or a list; None or '' when empty."""
+    """pydicom's value for these VRs: one value or a list; None or '' when empty.
+
+    Text is trimmed as pydicom trims it: trailing spaces and nulls only (leading spaces stay).
+    """
     if vr == "DS" or vr == "IS":
         return _numbers(data, float if vr == "DS" else int)
     if vr in _BINARY:
@@ -402,12 +406,31 @@ def _value(vr: str, data: bytes) -> Any:
         return data
     if vr not in _TEXT_VRS:
         raise Unsupported(f"VR {vr}")
-    if vr in _CHARSET_VRS and _NOT_PLAIN_TEXT.search(data.rstrip(b"\0")):
-        raise Unsupported("non-ASCII or control characters in text")  # charsets: pydicom
-    text = _ascii(data).rstrip("\0 ")
-    if vr == "LT" or vr == "ST" or "\\" not in text:
-        return text.strip() if vr != "LT" and vr != "ST" else text
-    return [part.strip() for part in text.split("\\")]
+    if vr == "LT" or vr == "ST":  # one value, backslashes included
+        return _ascii(data).rstrip("\0 ")
+    if vr in _CHARSET_VRS:  # each value trimmed
+        parts = [part.rstrip("\0 ") for part in _ascii(data).split("\\")]
+    else:  # the whole trimmed, then split
+        parts = _ascii(data).rstrip("\0 ").split("\\")
+    return parts[0] if len(parts) == 1 else parts
+
+
+def _international(vr: str, data: bytes, charsets: Any) -> Any:
+    """Text in the file's character sets, decoded by pydicom's own functions (so the values are
+    pydicom's); a character set pydicom would warn about sends the file to pydicom."""
+    from pydicom.charset import convert_encodings
+    from pydicom.values import convert_single_string, convert_text
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            encodings = convert_encodings(charsets)
+            if vr == "LT" or vr == "ST":
+                return convert_single_string(data, encodings)
+            value = convert_text(data, encodings)
+        except Exception as exc:  # unknown character set, bytes that do not decode, warnings
+            raise Unsupported(f"text in character set {charsets!r}") from exc
+    return value if isinstance(value, str) else list(value)
 
 
 def _numbers(data: bytes, kind: type[float] | type[int]) -> Any:

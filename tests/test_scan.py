@@ -259,3 +259,32 @@ def test_damaged_files_on_disk_get_the_reasons_they_get_in_memory(tmp_path: Path
     assert set(reasons) == {files[1][0], files[2][0]}
     assert all("truncated" in reason for reason in reasons.values())
     assert [f.file.name for f in on_disk.stacks[0].frames][-1].endswith(files[3][0])
+
+
+@pytest.mark.parametrize(
+    ("charset", "description"),
+    [
+        ("ISO_IR 100", "Schädel nativ"),
+        ("ISO_IR 192", "Тело 头部 Ωμέγα"),
+        (["", "ISO 2022 IR 87"], "頭部 単純"),
+        ("ISO_IR 100", "  leading spaces stay, trailing go  "),
+    ],
+)
+def test_text_in_other_character_sets_is_scanned_as_pydicom_reads_it(
+    charset: Any, description: str
+) -> None:
+    """A series description in the file's character set keeps the fast path, with pydicom's
+    own value (pydicom's decoder reads it)."""
+    (name, data), *_ = make_series(slices=1)
+    ds = pydicom.dcmread(pydicom.filebase.DicomBytesIO(data))
+    ds.SpecificCharacterSet = charset
+    ds.SeriesDescription = description
+    raw = pydicom.filebase.DicomBytesIO()
+    ds.save_as(raw, enforce_file_format=True)
+    encoded = raw.getvalue()
+    found = scan(encoded, len(encoded))
+    expected = pydicom.dcmread(pydicom.filebase.DicomBytesIO(encoded)).SeriesDescription
+    assert found.header.get("SeriesDescription") == expected == description.rstrip()
+    study = dicomviz.load([(name, encoded)])
+    assert study.stacks[0].frames[0].file.scanned
+    assert study.stacks[0].description == description.rstrip()
