@@ -68,7 +68,7 @@ KEYWORDS = (
 """Every element the engine reads while loading and building a volume."""
 
 # Present in a file, these send it to pydicom: functional groups (enhanced multi-frame), palette
-# colour tables, DICOMDIR records, float pixel data, and a second data set inside the first.
+# colour tables, DICOMDIR records and float pixel data.
 _REFUSED = frozenset(
     {
         0x52009229,  # SharedFunctionalGroupsSequence
@@ -158,6 +158,8 @@ class LeanHeader:
         return keyword in self.values
 
     def __getattr__(self, keyword: str) -> Any:
+        if keyword == "values" or keyword.startswith("__"):  # not set yet (copy, pickle)
+            raise AttributeError(keyword)
         try:
             return self.values[keyword]
         except KeyError:
