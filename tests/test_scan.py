@@ -288,3 +288,16 @@ def test_text_in_other_character_sets_is_scanned_as_pydicom_reads_it(
     study = dicomviz.load([(name, encoded)])
     assert study.stacks[0].frames[0].file.scanned
     assert study.stacks[0].description == description.rstrip()
+
+
+def test_a_lean_header_copies_and_pickles_like_a_dataset() -> None:
+    import copy
+    import pickle
+
+    (_, data), *_ = make_series(slices=1, intercept=-1024)
+    header = scan(data, len(data)).header
+    for twin in (copy.deepcopy(header), pickle.loads(pickle.dumps(header))):
+        assert twin.values == header.values and twin.RescaleIntercept == -1024.0
+        assert twin.original_encoding == header.original_encoding
+    with pytest.raises(AttributeError):
+        _ = header.PatientName  # not a value the engine reads
