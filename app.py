@@ -8,7 +8,6 @@ digest taken once per upload, and bounded so a hosted page does not grow without
 from __future__ import annotations
 
 import gc
-import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +17,8 @@ import pandas as pd
 import streamlit as st
 
 import dicomviz
-from dicomviz import figures, headers, privacy, render, views, windowing
+from dicomviz import defaults, figures, headers, privacy, render, views, windowing
+from dicomviz.inputs import content_digest
 from dicomviz.sample import SAMPLE_DESCRIPTION, sample_series
 
 PLANES = ("axial", "coronal", "sagittal")
@@ -137,7 +137,7 @@ def upload_source() -> Source:
     if uploads:
         # getvalue() shares the upload's bytes; getbuffer() would make BytesIO copy them.
         pairs = tuple((u.name, u.getvalue()) for u in uploads)
-        st.session_state["upload"] = Source(_digest(pairs), pairs)
+        st.session_state["upload"] = Source(content_digest(pairs), pairs)
         st.session_state["upload_generation"] = generation + 1
         st.rerun()
     source = st.session_state.get("upload")
@@ -151,14 +151,6 @@ def upload_source() -> Source:
     )
     st.sidebar.button("Back to the sample", key="clear_upload", on_click=_forget_upload)
     return source
-
-
-def _digest(files: tuple[tuple[str, bytes], ...]) -> str:
-    digest = hashlib.sha256()
-    for name, data in files:
-        digest.update(name.encode("utf-8", "replace") + b"\0")
-        digest.update(data)
-    return digest.hexdigest()
 
 
 def _forget_upload() -> None:
@@ -230,21 +222,12 @@ def pick_stack(study: dicomviz.Study) -> dicomviz.Stack:
     )
 
 
-def first_plane(stack: dicomviz.Stack) -> str:
-    """Coronal for a real volume (the view that shows a stack is one); for a few images, or
-    frames without positions (a cine loop, a radiograph), the plane they were acquired in."""
-    has_positions = all(f.position is not None for f in stack.frames)
-    if len(stack.frames) >= 32 and has_positions:
-        return "Coronal"
-    return stack.plane.capitalize() if stack.plane != "oblique" else "Axial"
-
-
 def view_controls(canon: views.Canonical, stack_key: str, stack: dicomviz.Stack) -> ViewControls:
     """Plane(s), mode, and per-plane slice index or slab, all from the sidebar."""
     st.sidebar.header("View")
     if st.session_state.get("plane_for") != stack_key:  # a new series starts on its own plane
         st.session_state["plane_for"] = stack_key
-        st.session_state["plane"] = first_plane(stack)
+        st.session_state["plane"] = defaults.first_plane(stack).capitalize()
     layout = st.sidebar.radio(
         "Plane", ["Axial", "Coronal", "Sagittal", "All three"], horizontal=True, key="plane"
     )
@@ -260,7 +243,8 @@ def view_controls(canon: views.Canonical, stack_key: str, stack: dicomviz.Stack)
         st.session_state.setdefault(key, depth // 2 + 1)  # slices count from 1 on the page
         indices[plane] = st.session_state[key] - 1
         slab_key = f"slab-{plane}-{mode == 'min'}-{stack_key}"
-        st.session_state.setdefault(slab_key, default_slab(depth, spacing, mode))
+        start, stop = defaults.default_slab(depth, spacing, mode)
+        st.session_state.setdefault(slab_key, (start + 1, stop))  # from 1, both ends included
         if plane not in planes:
             slabs[plane] = _zero_based(st.session_state[slab_key])
             continue
@@ -281,16 +265,6 @@ def view_controls(canon: views.Canonical, stack_key: str, stack: dicomviz.Stack)
 def _zero_based(slab: tuple[int, int]) -> tuple[int, int]:
     """The page counts slices from 1 and includes both ends; views take [start, stop)."""
     return slab[0] - 1, slab[1]
-
-
-def default_slab(depth: int, spacing: float, mode: str) -> tuple[int, int]:
-    """Whole volume, except for MinIP: through the whole body every ray meets the air around
-    it, so MinIP starts on a central slab of about 40 mm, where the airways show."""
-    if mode != "min":
-        return 1, depth
-    half = max(1, round(20 / spacing))
-    middle = depth // 2
-    return max(1, middle - half + 1), min(depth, middle + half)
 
 
 def window_controls(volume: dicomviz.Volume, automatic: windowing.Window, mode: str) -> Display:

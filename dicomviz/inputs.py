@@ -7,6 +7,7 @@ extracted to disk, so names like ``../../etc/passwd`` or symlink entries cannot 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
@@ -98,6 +99,17 @@ class Gathered:
 
     files: list[InputFile] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+
+
+def content_digest(files: Iterable[tuple[str, bytes]]) -> str:
+    """SHA-256 of names and bytes: the key of an upload's cached study, the same for the same
+    files (so one user's upload is never served to another who did not send the same bytes)."""
+    digest = hashlib.sha256()
+    for name, data in files:
+        digest.update(name.encode("utf-8", "replace") + b"\0")
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
 
 
 def display_name(name: str | bytes) -> str:

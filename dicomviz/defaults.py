@@ -1,0 +1,33 @@
+"""What to show first: the plane a stack opens on, and the slab a projection starts with.
+
+Plain policy on plain data, shared by the page and tested without a browser.
+"""
+
+from __future__ import annotations
+
+from .geometry import Plane
+from .series import Stack
+
+VOLUME_MIN_IMAGES = 32
+"""From this many positioned images, a stack is a volume worth opening on coronal."""
+MINIP_SLAB_MM = 40.0
+
+
+def first_plane(stack: Stack) -> Plane:
+    """Coronal for a real volume (the view that shows it is one); for a few images, or frames
+    without positions (a cine loop, a radiograph), the plane they were acquired in."""
+    has_positions = all(f.position is not None for f in stack.frames)
+    if len(stack.frames) >= VOLUME_MIN_IMAGES and has_positions:
+        return "coronal"
+    return stack.plane if stack.plane != "oblique" else "axial"  # type: ignore[return-value]
+
+
+def default_slab(depth: int, spacing_mm: float, mode: str) -> tuple[int, int]:
+    """[start, stop) slices: the whole depth, except for MinIP. Through the whole body every ray
+    meets the air around it, so MinIP starts on a central slab of about 40 mm, where the
+    airways show."""
+    if mode != "min":
+        return 0, depth
+    half = max(1, round(MINIP_SLAB_MM / 2 / spacing_mm)) if spacing_mm > 0 else 1
+    middle = depth // 2
+    return max(0, middle - half), min(depth, middle + half)
