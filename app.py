@@ -352,10 +352,14 @@ def header_panel(study: dicomviz.Study, stack: dicomviz.Stack, source: Source) -
     search = cols[1].text_input("Search (tag, name, VR or value)", key="header_search")
     only_varying = cols[2].toggle("Only elements that vary across the series", key="varying")
     hide = cols[3].toggle("Hide patient identifiers", value=True, key="hide_ids")
-    if only_varying:
-        table = varying_table(source.digest, stack.id, study)
-    else:
-        table = headers.header_table(stack.frames[int(number) - 1].file.dataset)
+    try:
+        if only_varying:
+            table = varying_table(source.digest, stack.id, study)
+        else:
+            table = headers.header_table(stack.frames[int(number) - 1].file.dataset)
+    except dicomviz.DicomvizError as exc:  # a whole header is only parsed here, on demand
+        st.warning(str(exc))
+        return
     if hide:
         table = privacy.redact_table(table)
     shown = headers.filter_table(table, search)

@@ -101,13 +101,7 @@ def read_stored_into(frame: Frame, target: np.ndarray) -> bool:
     if stored > 16 or (stored == 16 and not signed):
         return False
     _read_frame(dicom, frame.index, memoryview(target).cast("B"))
-    if 0 < stored < 16:
-        unused = 16 - stored
-        if signed:  # arithmetic shifts restore the sign of the stored bits
-            np.left_shift(target, unused, out=target)
-            np.right_shift(target, unused, out=target)
-        else:
-            np.bitwise_and(target, np.int16((1 << stored) - 1), out=target)
+    _fix_stored_bits(dicom, target, out=target)  # unsigned 15 bits or fewer stay exact in int16
     return True
 
 
@@ -150,17 +144,21 @@ def _native_layout(dicom: DicomFile) -> tuple[np.dtype, int, int, int] | None:
     return dtype, number_of_frames(ds), int(ds.Rows), int(ds.Columns)
 
 
-def _fix_stored_bits(dicom: DicomFile, values: np.ndarray) -> np.ndarray:
-    """Honour BitsStored < BitsAllocated: mask unused high bits, sign-extend signed values."""
+def _fix_stored_bits(
+    dicom: DicomFile, values: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Honour BitsStored < BitsAllocated: mask unused high bits, sign-extend signed values
+    (into ``out`` when given, e.g. in place)."""
     ds = dicom.header
     allocated = int(ds.BitsAllocated)
     stored = int(ds.get("BitsStored") or allocated)
     if stored >= allocated or stored <= 0:
         return values
     unused = allocated - stored
-    if int(ds.get("PixelRepresentation") or 0):
-        return (values << unused) >> unused  # arithmetic shift restores the sign
-    return values & np.array((1 << stored) - 1, dtype=values.dtype)
+    if int(ds.get("PixelRepresentation") or 0):  # arithmetic shifts restore the sign
+        shifted = np.left_shift(values, unused, out=out)
+        return np.right_shift(shifted, unused, out=shifted)
+    return np.bitwise_and(values, np.array((1 << stored) - 1, dtype=values.dtype), out=out)
 
 
 def frame_dataset(frame: Frame) -> Dataset | None:

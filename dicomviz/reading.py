@@ -82,9 +82,15 @@ class DicomFile:
         scanned file (loading and building a volume never need it)."""
         if isinstance(self.header, Dataset):
             return self.header
-        if not self.source.complete and self.source.path is not None:
-            return _dcmread(self.name, self.source.path, 4096)
-        return parse_dataset(self.source, defer=True)
+        try:
+            if not self.source.in_memory:
+                return _dcmread(self.name, self.source.path, 4096)  # type: ignore[arg-type]
+            return parse_dataset(self.source, defer=True)
+        except InputFileError:
+            raise
+        except Exception as exc:  # the scanner needed less of the file than pydicom reads
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise InputFileError(self.name, f"its whole header cannot be read ({detail})") from None
 
 
 def describe_non_dicom(data: bytes) -> str:
@@ -161,15 +167,8 @@ def _read_scanned(source: InputFile, limits: Limits) -> DicomFile | None:
         return None
     header, name = found.header, source.name
     sop_class = header.get("SOPClassUID") or header.media_class
-    if (
-        not sop_class
-        or sop_class == DICOMDIR_CLASS
-        or header.get("PhotometricInterpretation")
-        in (
-            "PALETTE COLOR",
-            None,
-        )
-    ):
+    photometric = header.get("PhotometricInterpretation")
+    if not sop_class or sop_class == DICOMDIR_CLASS or photometric in ("PALETTE COLOR", None):
         return None
     try:
         _check_pixel_module(name, header)

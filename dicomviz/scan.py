@@ -135,8 +135,6 @@ class Scanned:
     """Where the pixel data's value starts (for encapsulated data: its first item)."""
     pixel_length: int | None
     """Its length, or None when encapsulated (undefined length, fragments up to a delimiter)."""
-    end: int
-    """Where the file's last element ends."""
 
 
 class LeanHeader:
@@ -180,14 +178,14 @@ def scan(head: bytes, size: int) -> Scanned:
         raise Unsupported("transfer syntax")
     explicit = syntax != IMPLICIT_LE
     raw: dict[int, tuple[str, bytes]] = {}
-    pixel_offset, pixel_length, end = _body(head, pos, size, explicit, raw)
+    pixel_offset, pixel_length = _body(head, pos, size, explicit, raw)
     if pixel_length is None and not _encapsulated_syntax(syntax):
         raise Unsupported("undefined-length pixel data in a native syntax")
     if pixel_length is not None and _encapsulated_syntax(syntax):
         raise Unsupported("native pixel data in an encapsulated syntax")
     values = _convert(raw)
     media_class = meta.get(0x00020002, b"").rstrip(b"\0 ").decode("ascii", "replace")
-    return Scanned(LeanHeader(values, syntax, media_class), pixel_offset, pixel_length, end)
+    return Scanned(LeanHeader(values, syntax, media_class), pixel_offset, pixel_length)
 
 
 def _encapsulated_syntax(syntax: str) -> bool:
@@ -216,7 +214,7 @@ def _meta(head: bytes) -> tuple[dict[int, bytes], int]:
 
 def _body(
     head: bytes, pos: int, size: int, explicit: bool, raw: dict[int, tuple[str, bytes]]
-) -> tuple[int, int | None, int]:
+) -> tuple[int, int | None]:
     """Top-level elements up to the pixel data; the wanted ones go into ``raw``.
 
     The hot loop of reading a series (about 200 elements a file): one unpack and two dict
@@ -269,17 +267,19 @@ def _sequence(head: bytes, pos: int, vr: bytes, explicit: bool) -> int:
 
 def _pixel_data(
     vr: bytes, explicit: bool, pos: int, length: int, head: bytes, size: int
-) -> tuple[int, int | None, int]:
-    """(value offset, length or None when encapsulated, end) of the pixel data element."""
+) -> tuple[int, int | None]:
+    """(value offset, length or None when encapsulated) of the pixel data, checked to end the
+    file."""
     if explicit and vr not in (b"OB", b"OW"):
         raise Unsupported("pixel data VR")
     if length == UNDEFINED:
-        return pos, None, _fragments_end(head, pos, size)
+        _check_fragments(head, pos, size)
+        return pos, None
     if pos + length > size:
         raise Unsupported("truncated inside the pixel data")
     if pos + length != size:
         raise Unsupported("elements after the pixel data")
-    return pos, length, pos + length
+    return pos, length
 
 
 def _value_vr(tag: int, vr_bytes: bytes, explicit: bool) -> str:
@@ -348,8 +348,8 @@ def _skip_element(head: bytes, pos: int, explicit: bool, depth: int) -> int:
     return pos + length
 
 
-def _fragments_end(head: bytes, pos: int, size: int) -> int:
-    """Where encapsulated pixel data ends (after its delimiter), which must be the file's end."""
+def _check_fragments(head: bytes, pos: int, size: int) -> None:
+    """Encapsulated pixel data: items up to its delimiter, which must end the file."""
     if len(head) < size:
         raise NeedMore  # fragments are checked against the whole file
     end = len(head)
@@ -359,7 +359,7 @@ def _fragments_end(head: bytes, pos: int, size: int) -> int:
         if tag == _SEQUENCE_END:
             if pos != end:
                 raise Unsupported("elements after the pixel data")
-            return pos
+            return
         if tag != _ITEM or length == UNDEFINED or pos + length > end:
             raise Unsupported("damaged fragments")
         pos += length

@@ -127,17 +127,11 @@ def _read_in_place(target: np.ndarray, frame: Frame) -> bool:
     values or their rescale would not stay exact in int16."""
     if not read_stored_into(frame, target):
         return False
-    slope, intercept = frame.slope, frame.intercept
-    if slope == 1.0 and intercept == 0.0:
+    if frame.slope == 1.0 and frame.intercept == 0.0:
         return True
-    if slope != int(slope) or intercept != int(intercept):
+    if not _fits_int16(target, frame):
         return False
-    ends = (int(target.min()) * slope + intercept, int(target.max()) * slope + intercept)
-    if min(ends) < _INT16.min or max(ends) > _INT16.max:
-        return False
-    if slope != 1.0:
-        target *= np.int16(slope)  # wrap-around cancels out: the final values fit (checked)
-    target += np.int16(intercept)
+    _rescale_int16(target, frame)
     return True
 
 
@@ -211,9 +205,7 @@ def _put_slice(array: np.ndarray, k: int, frame: Frame, values: np.ndarray) -> n
         # out, since the final values are known to fit (about 1.5x faster than via float32).
         target = array[k]
         np.copyto(target, values, casting="unsafe")
-        if frame.slope != 1.0:
-            target *= np.int16(frame.slope)
-        target += np.int16(frame.intercept)
+        _rescale_int16(target, frame)
         return array
     rescaled = values.astype(np.float32) * np.float32(frame.slope) + np.float32(frame.intercept)
     if array.dtype == np.int16:
@@ -224,6 +216,15 @@ def _put_slice(array: np.ndarray, k: int, frame: Frame, values: np.ndarray) -> n
             return array
     array[k] = rescaled
     return array
+
+
+def _rescale_int16(target: np.ndarray, frame: Frame) -> None:
+    """Whole-number rescale in place, in int16 arithmetic: wrap-around of intermediate values
+    cancels out once the final values are known to fit (_fits_int16). An int16 volume implies
+    whole-number slopes and intercepts (_output_dtype)."""
+    if frame.slope != 1.0:
+        target *= np.int16(frame.slope)
+    target += np.int16(frame.intercept)
 
 
 def _fits_int16(values: np.ndarray, frame: Frame) -> bool:

@@ -137,6 +137,22 @@ def test_uploads_leave_the_uploader_and_stay_shown_until_replaced_or_cleared() -
     assert any("synthetic" in info.value.lower() for info in at.info)
 
 
+def test_a_header_that_cannot_be_parsed_is_a_warning_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dicomviz.reading
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("damaged sequence")
+
+    monkeypatch.setattr(dicomviz.reading, "parse_dataset", broken)
+    st.cache_resource.clear()
+    at = _app()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("whole header cannot be read (damaged sequence)" in w.value for w in at.warning)
+    assert _figures(at)  # the views still show
+
+
 def test_window_change_does_not_recompute_the_view(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     original = dicomviz.views.make_view

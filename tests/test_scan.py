@@ -301,3 +301,23 @@ def test_a_lean_header_copies_and_pickles_like_a_dataset() -> None:
         assert twin.original_encoding == header.original_encoding
     with pytest.raises(AttributeError):
         _ = header.PatientName  # not a value the engine reads
+
+
+def test_a_whole_header_that_cannot_be_parsed_is_named_not_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The scanner reads less than pydicom: if pydicom later fails on the rest (only asked for
+    by the header table), the error names the file in words."""
+    study = dicomviz.load(make_series(slices=2))
+    dicom = study.stacks[0].frames[0].file
+    assert dicom.scanned
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("unexpected end of a sequence item\nsecond line")
+
+    monkeypatch.setattr(reading, "parse_dataset", broken)
+    with pytest.raises(dicomviz.DicomvizError) as caught:
+        _ = dicom.dataset
+    assert str(caught.value) == (
+        f"{dicom.name}: its whole header cannot be read (unexpected end of a sequence item)"
+    )
