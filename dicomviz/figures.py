@@ -28,6 +28,8 @@ def display_values(image: np.ndarray) -> np.ndarray:
     """
     if image.dtype.kind in "iu" and image.dtype.itemsize <= 2 and image.dtype != np.uint16:
         return image
+    if image.dtype.kind == "f" and np.isnan(image).any():
+        return image.astype(np.float32)  # NaN (no data) travels as null: a gap on screen
     low, high = float(np.nanmin(image)), float(np.nanmax(image))
     fits = low >= -32768 and high < 32767
     if fits and (high - low >= 512 or image.dtype.kind in "iu"):
@@ -64,6 +66,7 @@ def view_figure(
         zmax=window.high,
         colorscale=plotly_colorscale(colormap),
         showscale=False,
+        hoverongaps=False,
         hovertemplate=f"%{{z}}{units}<br>{where}<extra></extra>",
     )
     figure = go.Figure(heatmap)

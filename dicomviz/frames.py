@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
 
+from .errors import InputFileError
+from .mosaic import Mosaic, MosaicError, mosaic_of
 from .reading import DicomFile, Header, first_item, number_of_frames
+from .variants import Variant, variant_of, variant_of_groups
 
 Vector = tuple[float, float, float]
 
@@ -49,12 +52,19 @@ class Frame:
     slope: float
     intercept: float
     instance_number: int | None
-    stack_key: tuple[Any, ...] = ()
-    """Attributes that tell apart images sharing a position (echo, temporal position, ...)."""
+    thickness: float | None = None
+    """SliceThickness (mm): how far along the normal this image's data reaches."""
+    variant: Variant = field(default_factory=Variant)
+    """What tells this image apart from others at its position (echo, time point, b-value)."""
+    tile: int | None = None
+    """For a slice of a Siemens mosaic: which tile of the stored image it is (see ``mosaic``)."""
+    mosaic: Mosaic | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
-        """File name, with the frame number for multi-frame files."""
+        """File name, with the frame number for multi-frame files (and the slice of a mosaic)."""
+        if self.tile is not None:
+            return f"{self.file.name} [mosaic slice {self.tile + 1}]"
         if number_of_frames(self.file.header) > 1:
             return f"{self.file.name} [frame {self.index + 1}]"
         return self.file.name
@@ -68,7 +78,31 @@ def frames_of(dicom: DicomFile) -> list[Frame]:
     per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
     if shared is not None or per_frame:
         return [_enhanced_frame(dicom, i, shared, per_frame) for i in range(count)]
-    return _classic_frames(dicom, count)
+    frames = _classic_frames(dicom, count)
+    if isinstance(ds, Dataset) and count == 1:
+        try:
+            mosaic = mosaic_of(ds)
+        except MosaicError as exc:
+            reason = f"a Siemens mosaic that cannot be unpacked: {exc.reason}"
+            raise InputFileError(dicom.name, reason) from None
+        if mosaic is not None:
+            return _mosaic_slices(frames[0], mosaic)
+    return frames
+
+
+def _mosaic_slices(frame: Frame, mosaic: Mosaic) -> list[Frame]:
+    """A Siemens mosaic is a volume in one image: one frame per tile, each at its position."""
+    return [
+        replace(
+            frame,
+            rows=mosaic.tile_rows,
+            columns=mosaic.tile_columns,
+            position=position,
+            tile=k,
+            mosaic=mosaic,
+        )
+        for k, position in enumerate(mosaic.positions)
+    ]
 
 
 def _first_item(ds: Header | None, keyword: str) -> Dataset | None:
@@ -96,6 +130,11 @@ def _floats(value: Any, count: int) -> tuple[float, ...] | None:
 def _number(value: Any, default: float) -> float:
     got = _floats(value, 1)
     return got[0] if got else default
+
+
+def _positive(value: Any) -> float | None:
+    number = _number(value, 0.0)
+    return number if number > 0 else None
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -143,16 +182,6 @@ def _letters_vector(text: str) -> Vector | None:
     return tuple(float(v) for v in vec / norm) if norm else None
 
 
-def _stack_key(ds: Header, frame_content: Dataset | None) -> tuple[Any, ...]:
-    echo = ds.get("EchoNumbers")
-    temporal = ds.get("TemporalPositionIdentifier")
-    if frame_content is not None:
-        temporal = frame_content.get("TemporalPositionIndex", temporal)
-        stack = frame_content.get("StackID")
-        return (str(stack) if stack else None, _int_or_none(temporal), _int_or_none(echo))
-    return (None, _int_or_none(temporal), _int_or_none(echo))
-
-
 def _classic_frames(dicom: DicomFile, count: int) -> list[Frame]:
     """Single-frame and classic multi-frame files: every frame shares the file's attributes,
     so they are read once (a small file may declare tens of thousands of frames)."""
@@ -164,7 +193,7 @@ def _classic_frames(dicom: DicomFile, count: int) -> list[Frame]:
     slope = _number(ds.get("RescaleSlope"), 1.0)
     intercept = _number(ds.get("RescaleIntercept"), 0.0)
     instance_number = _int_or_none(ds.get("InstanceNumber"))
-    stack_key = _stack_key(ds, None)
+    thickness = _positive(ds.get("SliceThickness"))
     rows, columns = int(ds.Rows), int(ds.Columns)
     return [
         Frame(
@@ -179,7 +208,8 @@ def _classic_frames(dicom: DicomFile, count: int) -> list[Frame]:
             slope=slope,
             intercept=intercept,
             instance_number=instance_number,
-            stack_key=stack_key,
+            thickness=thickness,
+            variant=variant_of(ds, index),
         )
         for index in range(count)
     ]
@@ -223,6 +253,7 @@ def _enhanced_frame(
     plane_position = group("PlanePositionSequence")
     plane_orientation = group("PlaneOrientationSequence")
     transform = group("PixelValueTransformationSequence")
+    measures = group("PixelMeasuresSequence")
     orientation, source = _orientation(ds, plane_orientation)
     position = _floats(plane_position.get("ImagePositionPatient"), 3) if plane_position else None
     rescale = transform or ds
@@ -234,9 +265,11 @@ def _enhanced_frame(
         position=position,  # type: ignore[arg-type]
         orientation=orientation,
         orientation_source=source,
-        pixel_spacing=_spacing(group("PixelMeasuresSequence")) or _spacing(ds),
+        pixel_spacing=_spacing(measures) or _spacing(ds),
         slope=_number(rescale.get("RescaleSlope"), 1.0),
         intercept=_number(rescale.get("RescaleIntercept"), 0.0),
         instance_number=_int_or_none(ds.get("InstanceNumber")),
-        stack_key=_stack_key(ds, group("FrameContentSequence")),
+        thickness=_positive((measures or ds).get("SliceThickness"))
+        or _positive(ds.get("SliceThickness")),
+        variant=variant_of_groups(ds, index, group),
     )

@@ -73,7 +73,7 @@ def load(
         frames.extend(file_frames)
         if progress and (n % 16 == 0 or n == total):
             progress(n / max(total, 1), f"read {n} of {total} files")
-    stacks, unplaced = build_stacks(frames)
+    stacks, unplaced = build_stacks(frames, limits)
     skipped.extend(unplaced)
     files_read = total + len(gathered.skipped)
     return Study(tuple(stacks), tuple(skipped), files_read)

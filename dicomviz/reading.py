@@ -170,6 +170,8 @@ def _read_scanned(source: InputFile, limits: Limits) -> DicomFile | None:
     photometric = header.get("PhotometricInterpretation")
     if not sop_class or sop_class == DICOMDIR_CLASS or photometric in ("PALETTE COLOR", None):
         return None
+    if "MOSAIC" in _words(header.get("ImageType")):
+        return None  # a Siemens mosaic: its layout is in private elements the scanner skips
     try:
         _check_pixel_module(name, header)
     except InputFileError:
@@ -188,6 +190,14 @@ def _read_scanned(source: InputFile, limits: Limits) -> DicomFile | None:
     return DicomFile(
         name, header, source.without_head(), found.pixel_offset, found.pixel_length, syntax
     )
+
+
+def _words(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [part.strip().upper() for part in value.split("\\")]
+    if isinstance(value, list | tuple):
+        return [str(part).strip().upper() for part in value]
+    return []
 
 
 def parse_dataset(

@@ -29,20 +29,36 @@ _MAX_DEPTH = 12
 
 KEYWORDS = (
     "SpecificCharacterSet",
+    "ImageType",
     "SOPClassUID",
     "SOPInstanceUID",
+    "StudyDate",
+    "SeriesDate",
+    "StudyTime",
+    "SeriesTime",
     "Modality",
+    "StudyDescription",
     "SeriesDescription",
+    "BodyPartExamined",
     "SliceThickness",
+    "EchoTime",
     "SpacingBetweenSlices",
     "EchoNumbers",
+    "TriggerTime",
+    "DiffusionBValue",
+    "DiffusionGradientOrientation",
+    "StudyInstanceUID",
     "SeriesInstanceUID",
+    "StudyID",
     "SeriesNumber",
+    "AcquisitionNumber",
     "InstanceNumber",
     "PatientOrientation",
     "ImagePositionPatient",
     "ImageOrientationPatient",
+    "FrameOfReferenceUID",
     "TemporalPositionIdentifier",
+    "ImageComments",
     "SamplesPerPixel",
     "PhotometricInterpretation",
     "PlanarConfiguration",
@@ -141,12 +157,15 @@ class LeanHeader:
     """Header values converted from the bytes, answering like a pydicom Dataset (``get``,
     attributes, ``in``) for the keywords the engine reads."""
 
-    __slots__ = ("media_class", "original_encoding", "transfer_syntax", "values")
+    __slots__ = ("media_class", "media_instance", "original_encoding", "transfer_syntax", "values")
 
-    def __init__(self, values: dict[str, Any], syntax: str, media_class: str) -> None:
+    def __init__(
+        self, values: dict[str, Any], syntax: str, media_class: str, media_instance: str = ""
+    ) -> None:
         self.values = values
         self.transfer_syntax = syntax
         self.media_class = media_class
+        self.media_instance = media_instance
         self.original_encoding = (syntax == IMPLICIT_LE, True)
 
     def get(self, keyword: str, default: Any = None) -> Any:
@@ -185,7 +204,10 @@ def scan(head: bytes, size: int) -> Scanned:
         raise Unsupported("native pixel data in an encapsulated syntax")
     values = _convert(raw)
     media_class = meta.get(0x00020002, b"").rstrip(b"\0 ").decode("ascii", "replace")
-    return Scanned(LeanHeader(values, syntax, media_class), pixel_offset, pixel_length)
+    # (0002,0003): meta tags are read as one little-endian number, element first.
+    media_instance = meta.get(0x00030002, b"").rstrip(b"\0 ").decode("ascii", "replace")
+    header = LeanHeader(values, syntax, media_class, media_instance)
+    return Scanned(header, pixel_offset, pixel_length)
 
 
 def _encapsulated_syntax(syntax: str) -> bool:

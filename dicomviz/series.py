@@ -7,6 +7,7 @@ never by file name or InstanceNumber, unless no positions exist at all.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,11 +18,13 @@ from pydicom.dataset import Dataset
 from .errors import Skipped
 from .frames import Frame
 from .geometry import plane_name, slice_normal
+from .limits import Limits
 from .reading import Header
+from .repeats import Volume4D, split_volumes
+from .slice_grid import slice_grid
 
 ASSUMED_ORIENTATION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 _COSINE_TOLERANCE = 1e-3
-_DUPLICATE_MM = 1e-3
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,14 @@ class Stack:
     """Vector from one slice position to the next; not parallel to the normal under tilt."""
     origin: tuple[float, float, float]
     warnings: tuple[str, ...] = ()
+    planes: tuple[int, ...] | None = None
+    """For each plane of the volume, the index of the frame shown there (-1: no data); None
+    when the planes are the frames themselves. Set when uneven gaps were resampled."""
+    label: str = ""
+    """What this volume of a 4-D series is ("TE 92 ms", "b=1500, direction 7"); "" otherwise."""
+    grid: int = 1
+    """Which grid (orientation and matrix) of its series this stack is on; the volumes of one
+    4-D series share it."""
 
     @property
     def id(self) -> str:
@@ -49,6 +60,11 @@ class Stack:
     @property
     def plane(self) -> str:
         return plane_name(self.orientation)
+
+    @property
+    def depth(self) -> int:
+        """Planes in the volume: the frames, or the resampled grid's planes."""
+        return len(self.frames) if self.planes is None else len(self.planes)
 
     @property
     def rows(self) -> int:
@@ -77,23 +93,71 @@ class Stack:
         return str(self.header.get("SeriesDescription", "") or "")
 
 
-def build_stacks(frames: Iterable[Frame]) -> tuple[list[Stack], list[Skipped]]:
-    """Group frames into stacks; frames that cannot be placed come back as Skipped records."""
+def build_stacks(
+    frames: Iterable[Frame], limits: Limits | None = None
+) -> tuple[list[Stack], list[Skipped]]:
+    """Group frames into stacks; frames that cannot be placed come back as Skipped records.
+
+    A series is split by grid (orientation and matrix), then each grid into the volumes of a
+    4-D series where images share positions; stacks are numbered in that order.
+    """
+    limits = limits or Limits()
     skipped: list[Skipped] = []
     by_series: dict[str, list[Frame]] = defaultdict(list)
+    notes: dict[str, str | None] = {}
     for frame in _drop_repeated_instances(frames, skipped):
-        uid = str(frame.file.header.get("SeriesInstanceUID", "") or "")
-        by_series[uid or f"(no SeriesInstanceUID: {frame.file.name})"].append(frame)
+        uid, note = _series_key(frame)
+        by_series[uid].append(frame)
+        notes[uid] = note
     stacks: list[Stack] = []
     for uid, members in by_series.items():
-        groups = _split_by_grid(members)
-        groups = [g for group in groups for g in _split_repeated_positions(group)]
-        groups.sort(key=len, reverse=True)
-        note = _split_note(groups) if len(groups) > 1 else None
-        for number, group in enumerate(groups, start=1):
-            stacks.append(_make_stack(uid, number, group, note, skipped))
+        grids = _split_by_grid(members)
+        grids.sort(key=len, reverse=True)
+        common = [notes[uid]] if notes[uid] else []
+        if len(grids) > 1:
+            common.append(_split_note(grids))
+        number = 0
+        for grid_number, grid in enumerate(grids, start=1):
+            volumes, note = _volumes(grid, skipped)
+            for volume in volumes:
+                number += 1
+                said = [*common, f"{note}; this one: {volume.label}"] if note else common
+                stacks.append(
+                    _make_stack(
+                        uid, number, grid_number, volume, said, skipped, limits.volume_bytes
+                    )
+                )
     stacks.sort(key=lambda s: (_series_number(s), s.series_uid, s.number))
     return stacks, skipped
+
+
+def _series_key(frame: Frame) -> tuple[str, str | None]:
+    """The series UID; without one (some exports blank it, keeping it only in file meta that
+    does not hold it), an id made from what the files still share, and a note saying so."""
+    header = frame.file.header
+    uid = str(header.get("SeriesInstanceUID") or "").strip()
+    if uid:
+        return uid, None
+    facts = {keyword: str(header.get(keyword) or "").strip() for keyword in _SERIES_FACTS}
+    digest = hashlib.sha256(repr(sorted(facts.items())).encode()).digest()[:16]
+    made = f"2.25.{int.from_bytes(digest, 'big')}"
+    known = ", ".join(f"{_SERIES_FACTS[k]} {v!r}" for k, v in facts.items() if v)
+    return made, (
+        "no SeriesInstanceUID in these files: grouped by what they share "
+        f"({known or 'nothing else either'}); {made} is an id made up here to select them"
+    )
+
+
+_SERIES_FACTS = {
+    "StudyInstanceUID": "study",
+    "StudyID": "study ID",
+    "SeriesNumber": "series number",
+    "SeriesDescription": "description",
+    "FrameOfReferenceUID": "frame of reference",
+    "Modality": "modality",
+}
+"""What groups images into a series when the SeriesInstanceUID is blank (orientation and
+matrix size split it further, as in any series)."""
 
 
 def _series_number(stack: Stack) -> int:
@@ -108,7 +172,7 @@ def _drop_repeated_instances(frames: Iterable[Frame], skipped: list[Skipped]) ->
     seen: dict[tuple[str, int], str] = {}
     kept = []
     for frame in frames:
-        uid = str(frame.file.header.get("SOPInstanceUID", "") or "")
+        uid = _instance_uid(frame.file.header)
         key = (uid, frame.index)
         if uid and key in seen and seen[key] != frame.file.name:
             if frame.index == 0:
@@ -118,6 +182,17 @@ def _drop_repeated_instances(frames: Iterable[Frame], skipped: list[Skipped]) ->
         seen.setdefault(key, frame.file.name)
         kept.append(frame)
     return kept
+
+
+def _instance_uid(header: Header) -> str:
+    """SOPInstanceUID, else the file meta's copy of it (some exports blank the former)."""
+    uid = str(header.get("SOPInstanceUID") or "").strip()
+    if uid:
+        return uid
+    meta = getattr(header, "file_meta", None)
+    if meta is not None:
+        return str(meta.get("MediaStorageSOPInstanceUID") or "").strip()
+    return str(getattr(header, "media_instance", "") or "").strip()
 
 
 def _grid_key(frame: Frame) -> tuple[int, int, tuple[float, ...]]:
@@ -139,24 +214,23 @@ def _split_by_grid(frames: list[Frame]) -> list[list[Frame]]:
     return [members for _, members in groups]
 
 
-def _split_repeated_positions(frames: list[Frame]) -> list[list[Frame]]:
-    """Several images at each position (echoes, phases) become one stack each when an
-    attribute (StackID, temporal position, echo number) tells them apart."""
-    if not _has_duplicate_positions(frames):
-        return [frames]
-    by_key: dict[tuple, list[Frame]] = defaultdict(list)
-    for frame in frames:
-        by_key[frame.stack_key].append(frame)
-    parts = list(by_key.values())
-    if len(parts) > 1 and not any(_has_duplicate_positions(p) for p in parts):
-        return parts
-    return [frames]
-
-
-def _has_duplicate_positions(frames: list[Frame]) -> bool:
-    positions = [f.position for f in frames if f.position is not None]
-    rounded = {tuple(np.round(p, 3)) for p in positions}
-    return len(rounded) < len(positions)
+def _volumes(grid: list[Frame], skipped: list[Skipped]) -> tuple[list[Volume4D], str | None]:
+    """The volumes of one grid. Frames without a position cannot be placed among positioned
+    ones (skipped, said why); without positions at all, one stack in InstanceNumber order."""
+    placed = [f for f in grid if f.position is not None]
+    if not (len(placed) >= 2 or (placed and len(grid) == 1)):
+        return [Volume4D(tuple(grid), "")], None
+    for frame in grid:
+        if frame.position is None:
+            skipped.append(
+                Skipped(
+                    frame.name,
+                    "no ImagePositionPatient, so it cannot be "
+                    "placed among the other slices of its series",
+                )
+            )
+    normal = slice_normal(grid[0].orientation or ASSUMED_ORIENTATION)
+    return split_volumes(placed, normal, skipped)
 
 
 def _split_note(groups: list[list[Frame]]) -> str:
@@ -169,9 +243,16 @@ def _split_note(groups: list[list[Frame]]) -> str:
 
 
 def _make_stack(
-    uid: str, number: int, frames: list[Frame], note: str | None, skipped: list[Skipped]
+    uid: str,
+    number: int,
+    grid: int,
+    volume: Volume4D,
+    notes: list[str],
+    skipped: list[Skipped],
+    budget_bytes: int,
 ) -> Stack:
-    warnings: list[str] = [note] if note else []
+    frames = list(volume.frames)
+    warnings: list[str] = list(notes)
     first = frames[0]
     orientation = first.orientation or ASSUMED_ORIENTATION
     warnings += _orientation_warnings(first)
@@ -185,20 +266,12 @@ def _make_stack(
             f"PixelSpacing differs between images ({found[0]} to {found[-1]}); {spacing} used"
         )
     normal = slice_normal(orientation)
-    placed = [f for f in frames if f.position is not None]
-    if len(placed) >= 2 or (placed and len(frames) == 1):
-        for frame in frames:
-            if frame.position is None:
-                skipped.append(
-                    Skipped(
-                        frame.name,
-                        "no ImagePositionPatient, so it cannot be "
-                        "placed among the other slices of its series",
-                    )
-                )
-        ordered, depth, step, more = _order_by_position(placed, normal, skipped)
+    most_planes = max(1, budget_bytes // max(1, 4 * first.rows * first.columns))
+    if all(f.position is not None for f in frames):
+        ordered, depth, step, planes, more = _order_by_position(frames, normal, most_planes)
     else:
         ordered, depth, step, more = _order_by_instance(frames, normal)
+        planes = None
     warnings += more
     warnings += _rescale_warnings(ordered)
     origin = ordered[0].position or (0.0, 0.0, 0.0)
@@ -212,6 +285,9 @@ def _make_stack(
         slice_step=tuple(float(v) for v in step),  # type: ignore[arg-type]
         origin=tuple(float(v) for v in origin),  # type: ignore[arg-type]
         warnings=tuple(warnings),
+        planes=planes,
+        label=volume.label,
+        grid=grid,
     )
 
 
@@ -258,78 +334,22 @@ def _order_by_instance(
 
 
 def _order_by_position(
-    frames: list[Frame], normal: np.ndarray, skipped: list[Skipped]
-) -> tuple[list[Frame], float, np.ndarray, list[str]]:
-    """Sort along the normal, drop repeated positions, and measure the spacing."""
-    ordered = sorted(
-        frames,
-        key=lambda f: (
-            float(np.dot(f.position, normal)),
-            f.instance_number or 0,
-            f.file.name,
-            f.index,
-        ),
-    )
-    ordered, warnings = _drop_duplicate_positions(ordered, normal, skipped)
+    frames: list[Frame], normal: np.ndarray, most_planes: int
+) -> tuple[list[Frame], float, np.ndarray, tuple[int, ...] | None, list[str]]:
+    """Sort along the normal (positions are distinct: see repeats.split_volumes) and lay the
+    slices on a regular grid, resampled where the gaps between them differ."""
+    ordered = sorted(frames, key=lambda f: float(np.dot(f.position, normal)))
     if len(ordered) == 1:
         depth = _nominal_spacing(ordered[0])
-        return ordered, depth, normal * depth, warnings
+        return ordered, depth, normal * depth, None, []
     distances = np.array([np.dot(f.position, normal) for f in ordered])
-    steps = np.diff(distances)
-    depth = float(np.median(steps))
-    warnings += _spacing_warnings(steps, distances, depth)
+    grid = slice_grid(distances, [f.thickness for f in ordered], max_planes=most_planes)
+    warnings = [grid.warning] if grid.warning else []
     positions = np.array([f.position for f in ordered])
     travel = (positions[-1] - positions[0]) / (distances[-1] - distances[0])
-    step = travel * depth
-    warnings += _tilt_warnings(step, normal, depth)
-    return ordered, depth, step, warnings
-
-
-def _drop_duplicate_positions(
-    ordered: list[Frame], normal: np.ndarray, skipped: list[Skipped]
-) -> tuple[list[Frame], list[str]]:
-    kept: list[Frame] = [ordered[0]]
-    dropped: list[tuple[Frame, Frame]] = []
-    for frame in ordered[1:]:
-        if np.linalg.norm(np.subtract(frame.position, kept[-1].position)) < _DUPLICATE_MM:
-            dropped.append((frame, kept[-1]))
-        else:
-            kept.append(frame)
-    for frame, twin in dropped:
-        skipped.append(
-            Skipped(
-                frame.name,
-                f"same position as {twin.name} (duplicate slice); the first one was kept",
-            )
-        )
-    if not dropped:
-        return kept, []
-    frame, twin = dropped[0]
-    at = float(np.dot(twin.position, normal))
-    return kept, [
-        f"{len(dropped)} duplicate slice positions (e.g. {frame.name} and {twin.name} "
-        f"both at {at:.2f} mm along the normal); the first of each was kept"
-    ]
-
-
-def _spacing_warnings(steps: np.ndarray, distances: np.ndarray, depth: float) -> list[str]:
-    warnings = []
-    gaps = np.flatnonzero(steps > 1.5 * depth)
-    for k in gaps[:5]:
-        warnings.append(
-            f"missing slices? gap of {steps[k]:.2f} mm between slices {k} and {k + 1} "
-            f"(at {distances[k]:.2f} and {distances[k + 1]:.2f} mm) where the spacing is "
-            f"{depth:.2f} mm; the volume shows the gap as one step"
-        )
-    if len(gaps) > 5:
-        warnings.append(f"... and {len(gaps) - 5} more gaps")
-    regular = np.delete(steps, gaps)
-    if len(regular) and (regular.max() - regular.min()) > 0.01 * depth + 1e-3:
-        warnings.append(
-            f"uneven slice spacing: steps from {regular.min():.3f} to {regular.max():.3f} mm; "
-            f"the volume uses the median, {depth:.3f} mm"
-        )
-    return warnings
+    step = travel * grid.step
+    warnings += _tilt_warnings(step, normal, grid.step)
+    return ordered, grid.step, step, grid.planes, warnings
 
 
 def _tilt_warnings(step: np.ndarray, normal: np.ndarray, depth: float) -> list[str]:

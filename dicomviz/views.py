@@ -243,6 +243,10 @@ def _resolve_range(
 
 
 def _project(block: np.ndarray, mode: Mode, axis: int) -> np.ndarray:
+    """MIP, MinIP or mean along ``axis``. Voxels of no data (NaN: planes between slices
+    further apart than their thickness) are left out; a ray that meets only those is NaN."""
+    if block.dtype.kind == "f":
+        return _project_skipping_nan(block, mode, axis)
     if mode == "max":
         return block.max(axis=axis)
     if mode == "min":
@@ -253,6 +257,19 @@ def _project(block: np.ndarray, mode: Mode, axis: int) -> np.ndarray:
         total = int_sum(block, axis)
         return (total / np.float32(block.shape[axis])).astype(np.float32)
     return block.mean(axis=axis, dtype=np.float32)
+
+
+def _project_skipping_nan(block: np.ndarray, mode: Mode, axis: int) -> np.ndarray:
+    if mode == "max":
+        return np.fmax.reduce(block, axis=axis)
+    if mode == "min":
+        return np.fmin.reduce(block, axis=axis)
+    found = ~np.isnan(block)
+    count = found.sum(axis=axis, dtype=np.int32)
+    total = np.where(found, block, np.float32(0)).sum(axis=axis, dtype=np.float32)
+    mean = np.full(total.shape, np.nan, dtype=np.float32)
+    np.divide(total, count, out=mean, where=count > 0)
+    return mean
 
 
 def oblique_warning(canon: Canonical) -> str | None:

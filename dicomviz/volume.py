@@ -18,12 +18,15 @@ from .errors import BudgetError
 from .frames import Frame
 from .geometry import make_affine
 from .limits import Limits, bytes_text
+from .mosaic import tile as mosaic_tile
 from .pixels import frame_values, is_colour, read_stored_into, stored_range
 from .reading import Header, first_item
 from .series import Stack
 
 Progress = Callable[[float, str], None]
 _INT16 = np.iinfo(np.int16)
+NO_DATA = "(no data)"
+"""Name of a plane between slices farther apart than their thickness; its voxels are NaN."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,8 +72,8 @@ def build_volume(
     """
     limits = limits or Limits()
     frames = stack.frames
-    shape = (len(frames), stack.rows, stack.columns)
-    dtype = _output_dtype(frames)
+    shape = (stack.depth, stack.rows, stack.columns)
+    dtype = _output_dtype(frames, gaps=_has_gaps(stack))
     need = int(np.prod(shape)) * dtype.itemsize
     if need > limits.volume_bytes:
         raise BudgetError(
@@ -78,26 +81,10 @@ def build_volume(
             f"the volume {shape[0]} x {shape[1]} x {shape[2]} would take {bytes_text(need)}, "
             f"over {limits.describe('volume_bytes')}",
         )
-    array = np.empty(shape, dtype=dtype)
     warnings = list(stack.warnings)
-    failed: list[int] = []
-    pooled = decode_all(frames) if worth_pooling(frames) else None
-    for k, frame in enumerate(frames):
-        # The array may be replaced (widened to float32) on the way: always use the current one.
-        values = next(pooled)[1] if pooled is not None else _read_frame(array, k, frame)
-        if values is None:
-            pass  # read and rescaled in place
-        elif isinstance(values, BaseException):
-            failed.append(k)
-            warnings.append(_decode_warning(frame, values))
-        else:
-            try:
-                array = _put_slice(array, k, frame, values)
-            except ValueError as exc:
-                failed.append(k)
-                warnings.append(_decode_warning(frame, exc))
-        if progress and (k % 8 == 0 or k == len(frames) - 1):
-            progress((k + 1) / len(frames), f"decoded {k + 1} of {len(frames)} slices")
+    array, failed = _fill(np.empty(shape, dtype=dtype), stack, warnings, progress)
+    if stack.planes is not None:
+        array[[p for p, k in enumerate(stack.planes) if k < 0]] = np.nan
     if failed:
         _blank(array, failed)
     if is_colour(frames[0].file):
@@ -105,11 +92,71 @@ def build_volume(
     return _assemble(stack, array, warnings)
 
 
-def _read_frame(array: np.ndarray, k: int, frame: Frame) -> np.ndarray | BaseException | None:
+def _fill(
+    array: np.ndarray, stack: Stack, warnings: list[str], progress: Progress | None
+) -> tuple[np.ndarray, list[int]]:
+    """Decode every frame into its plane(s); returns the array (widened to float32 if a slice
+    needed it) and the planes whose frame could not be decoded."""
+    frames = stack.frames
+    failed: list[int] = []
+    targets = _planes_of_frames(stack)
+    mosaics = any(f.tile is not None for f in frames)
+    pooled = decode_all(frames) if worth_pooling(frames) and not mosaics else None
+    decoded: dict[tuple[int, int], np.ndarray | BaseException] = {}
+    for k, frame in enumerate(frames):
+        planes = targets[k]
+        if not planes:  # a grid coarser than the slices (volume budget) may not show one
+            if pooled is not None:
+                next(pooled)
+            continue
+        first = planes[0]
+        # The array may be replaced (widened to float32) on the way: always use the current one.
+        if pooled is not None:
+            values = next(pooled)[1]
+        elif frame.tile is not None:
+            values = _mosaic_tile(frame, decoded)
+        else:
+            values = _read_frame(array, first, frame)
+        if values is None:
+            pass  # read and rescaled in place
+        elif isinstance(values, BaseException):
+            failed.extend(planes)
+            warnings.append(_decode_warning(frame, values))
+        else:
+            try:
+                array = _put_slice(array, first, frame, values)
+            except ValueError as exc:
+                failed.extend(planes)
+                warnings.append(_decode_warning(frame, exc))
+        for other in planes[1:]:
+            array[other] = array[first]
+        if progress and (k % 8 == 0 or k == len(frames) - 1):
+            progress((k + 1) / len(frames), f"decoded {k + 1} of {len(frames)} slices")
+    return array, failed
+
+
+def _has_gaps(stack: Stack) -> bool:
+    return stack.planes is not None and min(stack.planes) < 0
+
+
+def _planes_of_frames(stack: Stack) -> list[list[int]]:
+    """For each frame, the planes of the volume that show it (one, unless resampled)."""
+    if stack.planes is None:
+        return [[k] for k in range(len(stack.frames))]
+    targets: list[list[int]] = [[] for _ in stack.frames]
+    for plane, k in enumerate(stack.planes):
+        if k >= 0:
+            targets[k].append(plane)
+    return targets
+
+
+def _read_frame(
+    array: np.ndarray | None, k: int, frame: Frame
+) -> np.ndarray | BaseException | None:
     """A frame's stored values, or what went wrong decoding it, or None when the frame was read
     straight into ``array[k]`` and rescaled there. (Slow codecs decode in workers instead.)"""
     try:
-        if array.dtype == np.int16 and _read_in_place(array[k], frame):
+        if array is not None and array.dtype == np.int16 and _read_in_place(array[k], frame):
             return None
         return frame_values(frame)
     except Exception as exc:  # one bad frame must not sink the stack
@@ -118,6 +165,21 @@ def _read_frame(array: np.ndarray, k: int, frame: Frame) -> np.ndarray | BaseExc
         if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
             raise
         return DecoderCrashed("the decoder crashed on this pixel data")
+
+
+def _mosaic_tile(
+    frame: Frame, decoded: dict[tuple[int, int], np.ndarray | BaseException]
+) -> np.ndarray | BaseException:
+    """One slice of a Siemens mosaic; the stored image is decoded once for all its tiles (the
+    last one kept: a stack's tiles of one file come together, in spatial order)."""
+    key = (id(frame.file), frame.index)
+    if key not in decoded:
+        decoded.clear()
+        decoded[key] = _read_frame(None, 0, frame)  # type: ignore[arg-type]
+    values = decoded[key]
+    if isinstance(values, BaseException):
+        return values
+    return mosaic_tile(values, frame.mosaic, frame.tile)  # type: ignore[arg-type]
 
 
 def _read_in_place(target: np.ndarray, frame: Frame) -> bool:
@@ -164,7 +226,9 @@ def _assemble(stack: Stack, array: np.ndarray, warnings: list[str]) -> Volume:
         padding_value=None
         if not isinstance(padding, int)
         else padding * first.slope + first.intercept,
-        slice_names=tuple(f.name for f in stack.frames),
+        slice_names=tuple(f.name for f in stack.frames)
+        if stack.planes is None
+        else tuple(stack.frames[k].name if k >= 0 else NO_DATA for k in stack.planes),
         warnings=tuple(warnings),
     )
 
@@ -175,14 +239,15 @@ def _short(exc: BaseException) -> str:
     return "; ".join(lines)[:300] or type(exc).__name__
 
 
-def _output_dtype(frames: tuple[Frame, ...]) -> np.dtype:
-    """int16 for integer rescale of data stored in at most 16 bits, else float32.
+def _output_dtype(frames: tuple[Frame, ...], *, gaps: bool = False) -> np.dtype:
+    """int16 for integer rescale of data stored in at most 16 bits, else float32 (and for a
+    volume with planes of no data, which hold NaN).
 
     Decided before decoding so the array is allocated once. Headers often declare 16 stored
     bits although CT values span 12; a slice that really leaves the int16 range widens the
     volume to float32 while it is filled (see _put_slice).
     """
-    if is_colour(frames[0].file):
+    if gaps or is_colour(frames[0].file):
         return np.dtype(np.float32)
     for frame in frames:
         if frame.slope != int(frame.slope) or frame.intercept != int(frame.intercept):
@@ -235,7 +300,7 @@ def _fits_int16(values: np.ndarray, frame: Frame) -> bool:
 
 def _blank(array: np.ndarray, failed: list[int]) -> None:
     good = np.setdiff1d(np.arange(array.shape[0]), failed)
-    low = array[good].min() if len(good) else 0
+    low = np.nanmin(array[good]) if len(good) and np.isfinite(array[good]).any() else 0
     array[failed] = low
 
 

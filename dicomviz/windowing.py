@@ -93,7 +93,10 @@ def to_grey(image: np.ndarray, window: Window) -> np.ndarray:
     scale = 255.0 / max(window.width - 1, 1e-6)
     offset = (window.center - 0.5) - (window.width - 1) / 2
     grey = (np.asarray(image, dtype=np.float32) - np.float32(offset)) * np.float32(scale)
-    return np.clip(grey, 0, 255).astype(np.uint8)
+    np.clip(grey, 0, 255, out=grey)
+    if grey.dtype.kind == "f":
+        np.nan_to_num(grey, copy=False, nan=0.0)  # no data (between distant slices): black
+    return grey.astype(np.uint8)
 
 
 def parse_window(text: str) -> Window:

@@ -305,7 +305,8 @@ def _series_breakers() -> list[BadCase]:
         )
         for k in range(2)
     ]
-    twin_position = _in_good_series(number=30, z=-18.0)  # where GOOD0002 lies
+    # Where GOOD0002 lies, with its pixels (all 0): the same image again under another UID.
+    twin_position = _in_good_series(np.zeros((_ROWS, _COLS), np.int16), number=30, z=-18.0)
     small = _in_good_series(np.zeros((8, 8), np.int16), number=40, z=-11.0)
     return [
         BadCase(
@@ -320,7 +321,9 @@ def _series_breakers() -> list[BadCase]:
             {"ZZ_COPY_OF_GOOD0003": "same SOPInstanceUID"},
         ),
         BadCase(
-            "duplicate-position", (("TWIN", to_bytes(twin_position)),), {"TWIN": "same position"}
+            "duplicate-position",
+            (("TWIN", to_bytes(twin_position)),),
+            {"TWIN": "same position, same pixels"},
         ),
         BadCase(
             "different-matrix-size",

@@ -61,7 +61,7 @@ def test_every_stack_builds_and_projects(corpus: tuple[dicomviz.Study, list[Path
     study, _ = corpus
     for stack in study.stacks:
         volume = dicomviz.build_volume(stack)
-        assert volume.shape == (len(stack.frames), stack.rows, stack.columns)
+        assert volume.shape == (stack.depth, stack.rows, stack.columns)
         for plane in ("axial", "coronal", "sagittal"):
             for mode in MODES:
                 view = make_view(volume, plane, mode)

@@ -34,19 +34,29 @@ def _slice(k: int, *, uid: str = "1.2.3.4", position=(0.0, 0.0, 0.0), size=(8, 8
     return (f"S{k:03d}", to_bytes(ds))
 
 
-def test_missing_slice_is_reported_with_its_gap() -> None:
+def test_missing_slice_shows_as_a_plane_of_no_data() -> None:
     stack = _only_stack(make_series(slices=12, slice_spacing=2.5, gap_after=5))
-    assert len(stack.frames) == 11
+    assert len(stack.frames) == 11 and stack.depth == 12
     assert stack.slice_spacing == pytest.approx(2.5)
-    (gap,) = [w for w in stack.warnings if "gap" in w]
-    assert "gap of 5.00 mm between slices 5 and 6" in gap and "2.50 mm" in gap
+    assert stack.planes == (0, 1, 2, 3, 4, 5, -1, 6, 7, 8, 9, 10)
+    (gap,) = [w for w in stack.warnings if "uneven" in w]
+    assert "9 gaps of 2.5 mm, 1 of 5.0 mm" in gap and "2.50 mm grid" in gap
+    assert "show no data" in gap
+    volume = dicomviz.build_volume(stack)
+    assert np.isnan(volume.array[6]).all() and not np.isnan(volume.array[7]).any()
+    assert volume.slice_names[6] == "(no data)"
+    # The plane after the gap is where its slice really is.
+    position = np.asarray(stack.frames[6].position)
+    np.testing.assert_allclose((volume.affine @ [7, 0, 0, 1])[:3], position, atol=1e-6)
 
 
-def test_uneven_spacing_is_reported() -> None:
-    files = [_slice(k, position=(0, 0, z)) for k, z in enumerate([0, 2, 4, 6.2, 8.2, 10.2, 12.2])]
-    stack = _only_stack(files)
-    (warning,) = [w for w in stack.warnings if "uneven" in w]
-    assert "2.000 to 2.200 mm" in warning
+def test_slightly_uneven_spacing_is_not_resampled() -> None:
+    """Positions rounded in the header (0.6/0.7 mm steps of 0.65) are one even stack."""
+    zs = np.round(np.arange(12) * 0.65, 1)
+    stack = _only_stack([_slice(k, position=(0, 0, float(z))) for k, z in enumerate(zs)])
+    assert stack.planes is None and stack.depth == 12
+    assert stack.slice_spacing == pytest.approx((zs[-1] - zs[0]) / 11)
+    assert not [w for w in stack.warnings if "uneven" in w]
 
 
 def test_gantry_tilt_is_reported_and_kept_in_the_affine() -> None:
@@ -65,22 +75,41 @@ def test_gantry_tilt_is_reported_and_kept_in_the_affine() -> None:
     assert dicomviz.canonical(volume).obliquity == pytest.approx(0.0)  # the planes are not oblique
 
 
-def test_duplicate_positions_keep_one_and_name_the_rest() -> None:
+def test_same_position_and_same_pixels_is_a_duplicate_said_and_used_once() -> None:
     files = [_slice(k, position=(0, 0, float(k))) for k in range(5)]
-    files.append(_slice(9, position=(0, 0, 2.0)))
+    files.append(("S009", to_bytes(make_slice_dataset(
+        np.full((8, 8), 2, np.int16), position=(0, 0, 2.0), row_cosine=(1, 0, 0),
+        col_cosine=(0, 1, 0), pixel_spacing=(1, 1), instance_number=10, series_uid="1.2.3.4",
+    ))))  # fmt: skip
     study = _load(files)
     (stack,) = study.stacks
     assert len(stack.frames) == 5
-    assert any("1 duplicate slice positions" in w and "2.00 mm" in w for w in stack.warnings)
     assert [s.name for s in study.skipped] == ["S009"]
-    assert "same position as S002" in study.skipped[0].reason
+    assert "the same image as S002" in study.skipped[0].reason
+
+
+def test_same_position_with_other_pixels_is_never_dropped() -> None:
+    files = [_slice(k, position=(0, 0, float(k))) for k in range(5)]
+    files.append(_slice(9, position=(0, 0, 2.0)))  # pixels 9, not 2
+    study = _load(files)
+    assert not study.skipped
+    assert [len(s.frames) for s in study.stacks] == [5, 1]
+    assert [s.label for s in study.stacks] == [
+        "volume 1 in acquisition order",
+        "volume 2 in acquisition order",
+    ]
+    assert "2 volumes at the same 5 positions" in study.stacks[0].warnings[0]
 
 
 def test_echoes_at_the_same_positions_become_separate_stacks() -> None:
-    files = [_slice(k, position=(0, 0, float(k % 4)), EchoNumbers=1 + k // 4) for k in range(8)]
+    files = [
+        _slice(k, position=(0, 0, float(k % 4)), EchoNumbers=1 + k // 4, EchoTime=[11, 92][k // 4])
+        for k in range(8)
+    ]
     study = _load(files)
     assert [len(s.frames) for s in study.stacks] == [4, 4]
     assert [s.id for s in study.stacks] == ["1.2.3.4", "1.2.3.4#2"]
+    assert [s.label for s in study.stacks] == ["TE 11 ms", "TE 92 ms"]
     assert not study.skipped
 
 
