@@ -3,7 +3,8 @@
 Headers come from real scanners, so nothing here trusts them: a value pydicom cannot convert
 becomes ``<unreadable: ...>`` text, bulk binary data is summarised by its size, and sequences
 are walked with an explicit stack and cut off at a depth bound (pydicom's own recursion fails
-near 1,000 levels).
+near 1,000 levels). A table for one frame of an enhanced multi-frame file shows only that
+frame's item of the per-frame functional groups.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from pydicom.uid import UID
 
 from .errors import UsageError
 
-HEADER_COLUMNS = ("tag", "keyword", "name", "VR", "value", "path", "depth", "private_creator")
+_ELEMENT_COLUMNS = ("tag", "keyword", "name", "VR", "value", "path", "depth", "private_creator")
+HEADER_COLUMNS = (*_ELEMENT_COLUMNS, "per_frame")  # True inside a frame's functional groups
 VARYING_COLUMNS = ("tag", "keyword", "name", "VR", "distinct", "range")
 ABSENT = "(absent)"
+PER_FRAME_TAG = 0x52009230  # PerFrameFunctionalGroupsSequence
+SHARED_TAG = 0x52009229  # SharedFunctionalGroupsSequence
 
 _BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 _NUMERIC_VRS = frozenset({"DS", "IS", "US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"})
@@ -40,49 +44,93 @@ _Row = tuple[Any, ...]
 _Lists = (MultiValue, list, tuple)
 
 
-def header_table(ds: Dataset, *, max_depth: int = 16, max_value_chars: int = 200) -> pd.DataFrame:
+def header_table(
+    ds: Dataset, *, frame: int | None = None, max_depth: int = 16, max_value_chars: int = 200
+) -> pd.DataFrame:
     """Every element of ``ds`` as one row, file meta first, sequence items flattened in order.
 
     Never raises on odd values: an element pydicom cannot convert keeps its row, with the value
     ``<unreadable: reason>``. Deferred binary values are summarised from their length, not read.
     Items nested deeper than ``max_depth`` are replaced by one marker row (at depth
     ``max_depth + 1``), so a hostile file cannot exhaust the stack or the screen.
+
+    ``frame`` (from 0, as ``Frame.index``) keeps only that item of PerFrameFunctionalGroupsSequence:
+    96 items would bury the one frame looked at. Rows in per-frame items have ``per_frame`` True.
+    A frame outside the file raises :class:`UsageError`.
     """
     if max_depth < 0 or max_value_chars < 1:
         raise UsageError(
             f"max_depth must be >= 0 and max_value_chars >= 1, not {max_depth} and "
             f"{max_value_chars}"
         )
+    if frame is not None:  # both functional groups are read, so a deferred one is shown too
+        check_frame(ds, frame)
+        sequence_items(ds, SHARED_TAG)
     rows: list[_Row] = []
     for part in (getattr(ds, "file_meta", None), ds):
         if isinstance(part, Dataset):
-            _walk(part, rows, max_depth, max_value_chars)
-    return pd.DataFrame.from_records(rows, columns=HEADER_COLUMNS).astype({"depth": "int64"})
+            _walk(part, rows, max_depth, max_value_chars, frame if part is ds else None)
+    types = {"depth": "int64", "per_frame": "bool"}
+    return pd.DataFrame.from_records(rows, columns=HEADER_COLUMNS).astype(types)
 
 
-def _walk(ds: Dataset, rows: list[_Row], max_depth: int, max_chars: int) -> None:
+def check_frame(ds: Dataset, frame: int) -> None:
+    """Raise :class:`UsageError` unless ``frame`` is a frame index of ``ds`` (from 0)."""
+    try:
+        declared = int(ds.get("NumberOfFrames") or 1)
+    except Exception:  # unreadable: the file still has one frame
+        declared = 1
+    count = max(declared, len(sequence_items(ds, PER_FRAME_TAG)), 1)
+    if not 0 <= frame < count:
+        raise UsageError(f"frame index {frame} is out of range: the file has {count} frame(s)")
+
+
+def sequence_items(ds: Dataset, tag: int) -> Sequence[Any]:
+    """A top-level sequence's items, read even if deferred; none if absent, unreadable or not a
+    sequence (a damaged VR can turn one into text)."""
+    try:
+        elem = ds.get(tag)
+    except Exception:  # unreadable: no usable items
+        return []
+    return elem.value if isinstance(elem, DataElement) and elem.VR == "SQ" and elem.value else []
+
+
+def _walk(ds: Dataset, rows: list[_Row], max_depth: int, max_chars: int, frame: int | None) -> None:
     """Append rows for ``ds`` and its items depth-first, with an explicit stack (no recursion)."""
-    stack: list[tuple[Iterator[BaseTag], Dataset, str, int]] = [(_tags(ds), ds, "", 0)]
+    stack: list[tuple[Iterator[BaseTag], Dataset, str, int, bool]] = [(_tags(ds), ds, "", 0, False)]
     while stack:
-        tags, current, path, depth = stack[-1]
+        tags, current, path, depth, per_frame = stack[-1]
         tag = next(tags, None)
         if tag is None:
             stack.pop()
             continue
         elem, value = _read(current, tag, max_chars)
         keyword, name, vr, creator = _describe(elem)
-        rows.append((str(tag), keyword, name, vr, value, path, depth, creator))
         items = list(elem.value or []) if isinstance(elem, DataElement) and vr == "SQ" else []
+        shown = range(len(items))
+        frames_row = depth == 0 and tag == PER_FRAME_TAG
+        if frames_row and frame is not None and items:
+            value, shown = _frame_label(len(items), frame), range(frame, min(frame + 1, len(items)))
+        rows.append((str(tag), keyword, name, vr, value, path, depth, creator, per_frame))
         if not items:
             continue
         base = f"{path}.{keyword or tag}" if path else f"{keyword or tag}"
+        inner = per_frame or frames_row
         if depth >= max_depth:
             marker = f"<nested deeper than {max_depth} levels, not shown>"
-            rows.append(("", "", "", "", marker, f"{base}[*]", depth + 1, ""))
+            rows.append(("", "", "", "", marker, f"{base}[*]", depth + 1, "", inner))
             continue
-        for index in reversed(range(len(items))):  # reversed, so item 0 is walked first
+        for index in reversed(shown):  # reversed, so the first item is walked first
             if isinstance(items[index], Dataset):
-                stack.append((_tags(items[index]), items[index], f"{base}[{index}]", depth + 1))
+                item = items[index]
+                stack.append((_tags(item), item, f"{base}[{index}]", depth + 1, inner))
+
+
+def _frame_label(count: int, frame: int) -> str:
+    """Frames are named from 1, as DICOM numbers them; items by their index."""
+    if frame >= count:
+        return f"<{count} items; none for frame {frame + 1}>"
+    return f"<{count} items; frame {frame + 1} shown (item [{frame}])>"
 
 
 def _tags(ds: Dataset) -> Iterator[BaseTag]:
@@ -350,5 +398,7 @@ def filter_table(df: pd.DataFrame, text: str) -> pd.DataFrame:
         return df
     mask = pd.Series(False, index=df.index)
     for column in df.columns:
+        if pd.api.types.is_bool_dtype(df[column]):  # "False" would match "a", "se", ...
+            continue
         mask |= df[column].astype(str).str.contains(needle, case=False, regex=False)
     return df[mask]
