@@ -17,7 +17,17 @@ import pandas as pd
 import streamlit as st
 
 import dicomviz
-from dicomviz import defaults, figures, headers, privacy, render, views, windowing
+from dicomviz import (
+    catalog,
+    defaults,
+    figures,
+    frame_headers,
+    headers,
+    privacy,
+    render,
+    views,
+    windowing,
+)
 from dicomviz.inputs import content_digest
 from dicomviz.sample import SAMPLE_DESCRIPTION, sample_series
 
@@ -109,8 +119,7 @@ def compute_view(
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
 def varying_table(digest: str, stack_id: str, _study: dicomviz.Study) -> pd.DataFrame:
     stack = _study.find(stack_id)
-    datasets = list({id(f.file.dataset): f.file.dataset for f in stack.frames}.values())
-    return headers.varying_elements(datasets)
+    return frame_headers.varying_in_frames([(f.file.dataset, f.index) for f in stack.frames])
 
 
 # ---------- panels ----------
@@ -206,20 +215,27 @@ def summary(study: dicomviz.Study, source: Source, volume: dicomviz.Volume | Non
 
 
 def pick_stack(study: dicomviz.Study) -> dicomviz.Stack:
-    stacks = list(study.stacks)
-    if len(stacks) == 1:
-        return stacks[0]
-    default = stacks.index(study.largest())
-    return st.sidebar.selectbox(
-        "Series",
-        stacks,
-        index=default,
-        key="series",
-        format_func=lambda s: (
-            f"{s.modality} · {s.description or 'no description'} · "
-            f"{len(s.frames)} images · {s.plane}"
-        ),
+    """The series (one grid of it), then for a 4-D series the volume: echo, time point,
+    diffusion direction... on a slider, named by what it is."""
+    sets = catalog.image_sets(study)
+    chosen = sets[0]
+    if len(sets) > 1:
+        largest = study.largest()
+        default = sets.index(catalog.set_of(sets, largest)) if largest else 0
+        chosen = st.sidebar.selectbox(
+            "Series", sets, index=default, key="series", format_func=catalog.set_label
+        )
+    if not chosen.is_4d:
+        return chosen.first
+    labels = {stack.label: stack for stack in chosen.stacks}
+    label = st.sidebar.select_slider(
+        f"Volume ({len(chosen.stacks)} in this series)",
+        options=list(labels),
+        key=f"volume-{chosen.key}",
+        help="A 4-D series holds several volumes at the same positions: echoes, time points, "
+        "diffusion directions, image types. Pick one to view.",
     )
+    return labels[label]
 
 
 def view_controls(canon: views.Canonical, stack_key: str, stack: dicomviz.Stack) -> ViewControls:
@@ -345,18 +361,28 @@ def show_views(
     return shown
 
 
-def header_panel(study: dicomviz.Study, stack: dicomviz.Stack, source: Source) -> None:
+def header_panel(
+    study: dicomviz.Study, stack: dicomviz.Stack, source: Source, shown_frame: int | None
+) -> None:
+    """Every element of one image (for an enhanced file: its frame's own values), or what
+    varies across the series; the image follows the slice shown unless the user picks one."""
     st.subheader("Header elements")
     cols = st.columns([2, 3, 2, 2])
-    number = cols[0].number_input("Image in series", 1, len(stack.frames), 1, key="image")
+    key = f"image-{source.digest[:12]}-{stack.id}"
+    follow = st.session_state.get("image_follows", True)
+    if follow and shown_frame is not None:
+        st.session_state[key] = shown_frame + 1
+    number = cols[0].number_input("Image in series", 1, len(stack.frames), key=key)
+    cols[0].checkbox("Follow the slice shown", value=True, key="image_follows")
     search = cols[1].text_input("Search (tag, name, VR or value)", key="header_search")
     only_varying = cols[2].toggle("Only elements that vary across the series", key="varying")
     hide = cols[3].toggle("Hide patient identifiers", value=True, key="hide_ids")
+    frame = stack.frames[int(number) - 1]
     try:
         if only_varying:
             table = varying_table(source.digest, stack.id, study)
         else:
-            table = headers.header_table(stack.frames[int(number) - 1].file.dataset)
+            table = headers.header_table(frame.file.dataset, frame=frame.index)
     except dicomviz.DicomvizError as exc:  # a whole header is only parsed here, on demand
         st.warning(str(exc))
         return
@@ -376,6 +402,19 @@ def header_panel(study: dicomviz.Study, stack: dicomviz.Stack, source: Source) -
         mime="text/csv",
         key="csv",
     )
+
+
+def shown_frame(
+    stack: dicomviz.Stack, volume: dicomviz.Volume, controls: ViewControls
+) -> int | None:
+    """The frame behind the slice shown in the plane the stack was acquired in, if any."""
+    for plane in controls.planes:
+        stored = views.stored_slice(volume, plane, controls.indices[plane])
+        if stored is None:
+            continue
+        frame = stored if stack.planes is None else stack.planes[stored]
+        return frame if frame >= 0 else None
+    return None
 
 
 def downloads(view: views.View, display: Display) -> None:
@@ -435,7 +474,7 @@ def main() -> None:
         st.warning(warning)
     view = show_views(source, stack, canon, volume.units, controls, display)
     downloads(view, display)
-    header_panel(study, stack, source)
+    header_panel(study, stack, source, shown_frame(stack, volume, controls))
 
 
 # Streamlit runs this file as __main__; decoding workers (dicomviz.decode_pool) import it as

@@ -281,6 +281,18 @@ def oblique_warning(canon: Canonical) -> str | None:
     )
 
 
+def stored_slice(volume: Volume, plane: Plane, index: int) -> int | None:
+    """The volume's own slice (array index 0) that a view of ``plane`` at ``index`` shows,
+    when ``plane`` is the one the slices were acquired in; None for the other planes."""
+    axes, signs = nearest_patient_axes(volume.affine)
+    if axes[0] != 2 - _PLANE_AXIS[check_plane(plane)]:  # canonical axes run z, y, x
+        return None
+    depth = volume.shape[0]
+    if not 0 <= index < depth:
+        return None
+    return index if signs[0] > 0 else depth - 1 - index
+
+
 def linked_indices(plane: Plane, row: int, col: int, shape: tuple[int, int, int]) -> dict:
     """Slice indices of the other two planes that pass through pixel (row, col) of a view of
     ``plane``, for a canonical volume of ``shape`` (linked views)."""

@@ -174,3 +174,57 @@ def test_window_change_does_not_recompute_the_view(monkeypatch: pytest.MonkeyPat
     assert (figure["zmin"], figure["zmax"]) == (-1350, 150)
     at.radio(key="mode").set_value("Slice").run()
     assert len(calls) == first + 1
+
+
+def _echo_series() -> bytes:
+    """A dual-echo MR: 6 positions x 2 echoes; echo e's slices hold the value 100 * e + k."""
+    from test_series_4d import POSITIONS, _series
+
+    assert POSITIONS == 4
+    return zip_bytes(
+        _series([{"EchoNumbers": 1, "EchoTime": 11}, {"EchoNumbers": 2, "EchoTime": 92}])
+    )
+
+
+def test_a_4d_series_offers_its_volumes_by_what_they_are() -> None:
+    at = _app()
+    at.file_uploader(key="files").set_value([("echoes.zip", _echo_series(), "application/zip")])
+    at.run()
+    _no_errors(at)
+    (skipped,) = [e for e in at.expander if "skipped" in e.label]  # zip_bytes adds junk files
+    assert set(skipped.dataframe[0].value["reason"]) <= {  # no image dropped
+        "operating-system metadata, not an image",
+        "a text file, not DICOM",
+    }
+    (slider,) = [s for s in at.select_slider if s.key.startswith("volume-")]
+    assert list(slider.options) == ["TE 11 ms", "TE 92 ms"]
+    first = _figures(at)[0]["data"][0]["z"]
+    slider.set_value("TE 92 ms").run()
+    _no_errors(at)
+    second = _figures(at)[0]["data"][0]["z"]
+    assert first != second
+
+
+def test_the_header_follows_the_slice_and_shows_an_enhanced_frames_own_values() -> None:
+    at = _app()
+    enhanced = make_series(slices=6, rows=20, columns=16, enhanced=True)
+    at.file_uploader(key="files").set_value(
+        [("enhanced.zip", zip_bytes(enhanced), "application/zip")]
+    )
+    at.run()
+    _no_errors(at)
+    at.radio(key="mode").set_value("Slice").run()
+    (slider,) = [s for s in at.slider if s.key.startswith("index-axial-")]
+
+    def shown_z() -> float:
+        table = _header_table(at)
+        rows = table[(table["keyword"] == "ImagePositionPatient") & table["per_frame"]]
+        return float(rows["value"].iloc[0].strip("[]").split(",")[2])
+
+    slider.set_value(2).run()
+    z_at_2 = shown_z()
+    slider.set_value(5).run()
+    assert shown_z() == z_at_2 + 3 * 2.0  # three slices further, 2 mm apart
+    at.toggle(key="varying").set_value(True).run()
+    varying = _header_table(at) if "keyword" in at.dataframe[-1].value.columns else None
+    assert varying is not None and "ImagePositionPatient" in set(varying["keyword"])
