@@ -20,6 +20,7 @@ from .errors import DicomvizError, UsageError
 from .headers import filter_table, header_table
 from .inputs import gather
 from .loading import Study, load
+from .privacy import identifiers_of, redact_table
 from .reading import parse_dataset
 from .render import view_png
 from .series import Stack
@@ -43,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     headers.add_argument("file", metavar="FILE")
     headers.add_argument("--search", default="", help="keep rows containing this text")
     headers.add_argument("--csv", metavar="OUT", help="write the table as CSV")
+    headers.add_argument(
+        "--hide-identifiers",
+        action="store_true",
+        help="hide patient identifiers (DICOM PS3.15 basic profile) and clean them out of text",
+    )
     project = sub.add_parser("project", help="a slice or projection as .npy and .png")
     project.add_argument("paths", nargs="+", metavar="PATH")
     project.add_argument("--plane", required=True, choices=("axial", "coronal", "sagittal"))
@@ -91,8 +97,8 @@ def series_summaries(study: Study) -> list[dict]:
         largest, *others = sorted(stacks, key=lambda s: s.number)
         record = stack_summary(largest)
         record["warnings"] += [
-            f"stack {s.id}: {len(s.frames)} images of {s.rows} x {s.columns}, {s.plane} "
-            f"(select it with --series '{s.id}')"
+            f"stack {s.id}: {len(s.frames)} images of {s.rows} x {s.columns}, {s.plane}"
+            f"{', ' + s.label if s.label else ''} (select it with --series '{s.id}')"
             for s in others
         ]
         records.append(record)
@@ -150,7 +156,11 @@ def _headers(args: argparse.Namespace) -> int:
     if gathered.skipped or len(gathered.files) != 1:
         reason = gathered.skipped[0] if gathered.skipped else f"{args.file}: not a single file"
         raise UsageError(str(reason))
-    table = filter_table(header_table(parse_dataset(gathered.files[0])), args.search)
+    ds = parse_dataset(gathered.files[0])
+    table = header_table(ds)
+    if args.hide_identifiers:  # before the search, so a search cannot find what is hidden
+        table = redact_table(table, identifiers=identifiers_of(ds))
+    table = filter_table(table, args.search)
     if args.csv:
         table.to_csv(args.csv, index=False)
         print(f"wrote {len(table)} rows to {args.csv}", file=sys.stderr)

@@ -256,6 +256,11 @@ def _make_stack(
     first = frames[0]
     orientation = first.orientation or ASSUMED_ORIENTATION
     warnings += _orientation_warnings(first)
+    if first.mosaic is not None and first.mosaic.normal_source == "assumed":
+        warnings.append(
+            "Siemens mosaic without a slice normal in its CSA header: slice order along the "
+            "normal assumed (it may be reversed)"
+        )
     spacing = first.pixel_spacing
     if spacing is None:
         spacing = (1.0, 1.0)
