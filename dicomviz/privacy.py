@@ -24,7 +24,7 @@ import functools
 import re
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -93,21 +93,22 @@ def redact_table(table: pd.DataFrame, *, identifiers: Iterable[str] = ()) -> pd.
     if "path" in table:
         hidden |= _per_unique(table["path"].astype(str).to_numpy(), _path_hidden)
     vrs = table["VR"].astype(str).to_numpy() if "VR" in table else np.full(len(table), "")
-    found = set(identifiers) | _table_identifiers(table, tags, vrs, columns)
+    given = {identifiers} if isinstance(identifiers, str) else set(identifiers)
+    found = given | _table_identifiers(table, tags, vrs, columns)
     out = table.copy()
     out.loc[hidden, columns] = REDACTED
     pattern = _pattern(found)
     if pattern is None:
         return out
-    folded = tuple(sorted({text.casefold() for text in found}))
+    cut = _Beginnings.of(found)
     for column in columns:
         text = out[column].astype(str)
         cleaned = ~hidden & (~np.isin(vrs, list(_UNCLEANED_VRS)) | text.str.startswith("<unread"))
-        out.loc[cleaned, column] = _clean(text[cleaned], pattern, folded)
+        out.loc[cleaned, column] = _clean(text[cleaned], pattern, cut)
     if "private_creator" in out:
         creators = out["private_creator"].astype(str)
         named = creators != ""
-        out.loc[named, "private_creator"] = _clean(creators[named], pattern, folded)
+        out.loc[named, "private_creator"] = _clean(creators[named], pattern, cut)
     return out
 
 
@@ -117,7 +118,7 @@ def identifiers_of(*datasets: Dataset, max_depth: int = 16) -> frozenset[str]:
     Walks sequences (as deep as header tables show them), never private elements. Values that
     cannot be read are passed over: their rows are hidden anyway.
     """
-    found: set[str] = set()
+    values: set[tuple[str, str]] = set()  # (VR, text): a series repeats its dates and names
     for ds in datasets:
         stack = [(ds, 0)]
         while stack:
@@ -131,8 +132,8 @@ def identifiers_of(*datasets: Dataset, max_depth: int = 16) -> frozenset[str]:
                     items = _value(current, tag) or []
                     stack.extend((item, depth + 1) for item in items if isinstance(item, Dataset))
                 elif vr != "SQ" and is_identifier_source(tag, vr):
-                    found |= pieces(vr, _texts(_value(current, tag)))
-    return frozenset(found)
+                    values.update((vr, text) for text in _texts(_value(current, tag)))
+    return frozenset().union(*(_pieces(vr, text) for vr, text in values))
 
 
 def is_identifier_source(tag: int, vr: str) -> bool:
@@ -159,15 +160,20 @@ def is_identifier_source(tag: int, vr: str) -> bool:
 def pieces(vr: str, texts: Iterable[str]) -> set[str]:
     """The strings to look for in other text, from one element's values: each line and each
     comma-separated part; a name's components of 2+ letters; a date in its usual spellings."""
+    return set().union(*(_pieces(vr, text) for text in set(texts)))
+
+
+def _pieces(vr: str, text: str) -> set[str]:
+    # No cache here: a process-wide one would keep visitors' identifiers after they leave.
     found: set[str] = set()
-    for text in texts:
-        for line in _SPLIT_LINES.split(text):
-            line = " ".join(line.split())
-            if vr == "PN":
-                found |= _name_pieces(line)
-                continue
-            parts = _date_spellings(line) if vr in _DATE_VRS else {line, *_SPLIT_PARTS.split(line)}
-            found.update(p for p in parts if len(p) >= 3 and any(c.isalnum() for c in p))
+    for line in _SPLIT_LINES.split(text):
+        line = " ".join(line.split())
+        if vr == "PN":
+            found |= _name_pieces(line)
+            continue
+        # A date-time by its date: the times of a thousand frames are not worth looking for.
+        parts = _date_spellings(line[:8]) if vr in _DATE_VRS else {line, *_SPLIT_PARTS.split(line)}
+        found.update(p for p in parts if len(p) >= 3 and any(c.isalnum() for c in p))
     return found
 
 
@@ -216,9 +222,9 @@ def _pattern(identifiers: Iterable[str]) -> re.Pattern[str] | None:
     The identifiers are merged into a trie, so the regex reads each character once instead of
     trying hundreds of alternatives (date spellings share most of their prefixes).
     """
-    words = {" ".join(text.split()).lower()[:_LONGEST] for text in identifiers}
+    words = {" ".join(text.split()).lower()[:_LONGEST].strip() for text in identifiers}
     trie: dict[str, Any] = {}
-    for word in words - {""}:
+    for word in {word for word in words if len(word) > 1}:
         if not _short_name(word):
             node = trie
             for char in word:
@@ -249,29 +255,42 @@ def _trie_regex(node: dict[str, Any], char: str) -> str:
     return "(?:" + "|".join(branches) + ")"
 
 
-def _clean(text: pd.Series, pattern: re.Pattern[str], folded: tuple[str, ...]) -> pd.Series:
+class _Beginnings(NamedTuple):
+    """The beginnings (2 characters or more, not whole) of the identifiers, casefolded, and
+    every pair of characters in them: a clipped value can only end inside an identifier with
+    one such pair, which rules out almost every value at once."""
+
+    beginnings: frozenset[str]
+    pairs: frozenset[str]
+    longest: int
+
+    @classmethod
+    def of(cls, identifiers: Iterable[str]) -> _Beginnings:
+        folded = {" ".join(text.split()).casefold()[:_LONGEST] for text in identifiers}
+        beginnings = frozenset(t[:size] for t in folded for size in range(2, len(t)))
+        pairs = frozenset(t[i : i + 2] for t in folded for i in range(len(t) - 1))
+        return cls(beginnings, pairs, max(map(len, beginnings), default=0))
+
+
+def _clean(text: pd.Series, pattern: re.Pattern[str], cut: _Beginnings) -> pd.Series:
     cleaned = text.str.replace(pattern, REDACTED, regex=True)
-    cut = cleaned.str.contains("… (", regex=False)
-    if cut.any():
-        cleaned[cut] = [_hide_cut_tail(value, folded) for value in cleaned[cut]]
+    clipped = cleaned.str.contains("… (", regex=False)
+    if clipped.any():
+        cleaned[clipped] = [_hide_cut_tail(value, cut) for value in cleaned[clipped]]
     return cleaned
 
 
-def _hide_cut_tail(text: str, folded: tuple[str, ...]) -> str:
+def _hide_cut_tail(text: str, cut: _Beginnings) -> str:
     """A value clipped for display may end inside an identifier: hide that beginning too."""
     for match in reversed(list(_CUT.finditer(text))):
         end = match.start()
-        overlap = max((_overlap(text[:end], ident) for ident in folded), default=0)
-        if overlap:
-            text = text[: end - overlap] + REDACTED + text[end:]
+        if text[end - 2 : end].casefold() not in cut.pairs:
+            continue
+        for size in range(min(cut.longest, end), 1, -1):  # the longest beginning first
+            if text[end - size : end].casefold() in cut.beginnings:
+                text = text[: end - size] + REDACTED + text[end:]
+                break
     return text
-
-
-def _overlap(head: str, ident: str) -> int:
-    for size in range(min(len(ident) - 1, len(head)), 1, -1):
-        if head[-size:].casefold() == ident[:size]:
-            return size
-    return 0
 
 
 def _table_identifiers(
@@ -281,7 +300,7 @@ def _table_identifiers(
     sources = np.zeros(len(table), dtype=bool)
     for vr in np.unique(vrs):  # a few VRs; tags repeat across items and frames
         rows = vrs == vr
-        sources[rows] = _per_unique(tags[rows], functools.partial(_is_source, vr=str(vr)))
+        sources[rows] = _per_unique(tags[rows], functools.partial(is_identifier_source, vr=vr))
     values = {
         (str(vr), _CUT.sub("", str(value)))
         for column in columns
@@ -289,14 +308,10 @@ def _table_identifiers(
     }
     found: set[str] = set()
     for vr, text in values:
-        if not text.startswith("<"):
+        if text != REDACTED and not text.startswith("<"):  # not hidden already, nor a summary
             texts = re.split(r", | … ", text.removeprefix("[").removesuffix("]"))
             found |= pieces(vr, [t for t in texts if t not in ("(absent)", "(empty)", "…")])
     return found
-
-
-def _is_source(tag: int, vr: str) -> bool:
-    return is_identifier_source(int(tag), vr)
 
 
 def _per_unique(values: np.ndarray, judge: Any) -> np.ndarray:
