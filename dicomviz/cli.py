@@ -20,13 +20,14 @@ from .errors import DicomvizError, UsageError
 from .headers import filter_table, header_table
 from .inputs import gather
 from .loading import Study, load
+from .opening import initial_window
 from .privacy import identifiers_of, redact_table
 from .reading import parse_dataset
 from .render import view_png
 from .series import Stack
 from .views import MODES, canonical, make_view, oblique_warning
 from .volume import build_volume
-from .windowing import default_window, parse_window
+from .windowing import parse_window
 
 
 class _Parser(argparse.ArgumentParser):
@@ -210,12 +211,7 @@ def _project(args: argparse.Namespace) -> int:
     volume = build_volume(stack)
     canon = canonical(volume)
     view = make_view(canon, args.plane, args.mode, index=args.index, slab=slab, units=volume.units)
-    window = window or default_window(
-        view.image,
-        modality=volume.modality,
-        file_window=volume.file_window,
-        padding_value=volume.padding_value,
-    )
+    window = window or initial_window(volume, view.mode, view)[0]  # as the page opens it
     base = Path(args.output)
     if base.suffix.lower() in (".npy", ".png"):
         base = base.with_suffix("")

@@ -56,6 +56,8 @@ class Frame:
     """SliceThickness (mm): how far along the normal this image's data reaches."""
     variant: Variant = field(default_factory=Variant)
     """What tells this image apart from others at its position (echo, time point, b-value)."""
+    window: tuple[float, float] | None = None
+    """(center, width) the file suggests for this image (the first, when it gives several)."""
     tile: int | None = None
     """For a slice of a Siemens mosaic: which tile of the stored image it is (see ``mosaic``)."""
     mosaic: Mosaic | None = field(default=None, repr=False)
@@ -132,6 +134,21 @@ def _number(value: Any, default: float) -> float:
     return got[0] if got else default
 
 
+def _window(ds: Any) -> tuple[float, float] | None:
+    """The first WindowCenter/WindowWidth pair (a file may suggest several), when usable."""
+    center = _number(_first_of(ds.get("WindowCenter")), math.nan)
+    width = _number(_first_of(ds.get("WindowWidth")), math.nan)
+    if not math.isfinite(center) or not math.isfinite(width) or width <= 0:
+        return None
+    return center, width
+
+
+def _first_of(value: Any) -> Any:
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return value[0] if len(value) else None
+    return value
+
+
 def _positive(value: Any) -> float | None:
     number = _number(value, 0.0)
     return number if number > 0 else None
@@ -194,6 +211,7 @@ def _classic_frames(dicom: DicomFile, count: int) -> list[Frame]:
     intercept = _number(ds.get("RescaleIntercept"), 0.0)
     instance_number = _int_or_none(ds.get("InstanceNumber"))
     thickness = _positive(ds.get("SliceThickness"))
+    window = _window(ds)
     rows, columns = int(ds.Rows), int(ds.Columns)
     return [
         Frame(
@@ -209,6 +227,7 @@ def _classic_frames(dicom: DicomFile, count: int) -> list[Frame]:
             intercept=intercept,
             instance_number=instance_number,
             thickness=thickness,
+            window=window,
             variant=variant_of(ds, index),
         )
         for index in range(count)
@@ -271,5 +290,6 @@ def _enhanced_frame(
         instance_number=_int_or_none(ds.get("InstanceNumber")),
         thickness=_positive((measures or ds).get("SliceThickness"))
         or _positive(ds.get("SliceThickness")),
+        window=_window(group("FrameVOILUTSequence") or ds),
         variant=variant_of_groups(ds, index, group),
     )

@@ -112,6 +112,13 @@ def redact_table(table: pd.DataFrame, *, identifiers: Iterable[str] = ()) -> pd.
     return out
 
 
+def clean_text(text: str, identifiers: Iterable[str]) -> str:
+    """``text`` with every identifier in it replaced by "(hidden)" (e.g. a study description
+    shown in a picker)."""
+    pattern = _pattern(identifiers)
+    return text if pattern is None else pattern.sub(REDACTED, text)
+
+
 def identifiers_of(*datasets: Dataset, max_depth: int = 16) -> frozenset[str]:
     """Every identifying string the datasets hold, for cleaning text (see :func:`redact_table`).
 

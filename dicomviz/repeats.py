@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import Skipped
 from .frames import Frame
+from .notes import Note
 from .variants import FACETS, Facet, Variant, labels, with_vendor_diffusion
 
 SAME_POSITION_MM = 0.01
@@ -52,7 +53,7 @@ def position_slots(frames: Sequence[Frame], normal: np.ndarray) -> list[list[Fra
 
 def split_volumes(
     frames: Sequence[Frame], normal: np.ndarray, skipped: list[Skipped]
-) -> tuple[list[Volume4D], str | None]:
+) -> tuple[list[Volume4D], Note | None]:
     """The volumes among ``frames`` (one grid, all with positions) and a note saying how they
     were told apart; duplicates are appended to ``skipped``."""
     digests: dict[tuple[int, int], bytes | None] = {}
@@ -83,7 +84,7 @@ def _join(name: str, repeat: int | None) -> str:
     return f"{name}, {said}" if name else said
 
 
-def _note(volumes: list[Volume4D], positions: int, facets: Sequence[Facet]) -> str:
+def _note(volumes: list[Volume4D], positions: int, facets: Sequence[Facet]) -> Note:
     told = (
         " and ".join(f.name for f in facets) + " (then acquisition order where they repeat)"
         if facets and any("acquisition order" in v.label for v in volumes)
@@ -91,10 +92,16 @@ def _note(volumes: list[Volume4D], positions: int, facets: Sequence[Facet]) -> s
         if facets
         else "acquisition order only (no attribute tells them apart)"
     )
-    return (
+    text = (
         f"{len(volumes)} volumes at the same {positions} positions (a 4-D series), "
         f"told apart by {told}"
     )
+    plain = (
+        f"This series holds {len(volumes)} volumes of the same {positions} positions "
+        f"({' and '.join(f.name for f in facets) or 'taken one after another'}): pick one "
+        "with the Volume slider."
+    )
+    return Note(text, "4d", plain)
 
 
 def _variants(frames: Sequence[Frame]) -> dict[int, Variant]:

@@ -19,6 +19,7 @@ from .errors import Skipped
 from .frames import Frame
 from .geometry import plane_name, slice_normal
 from .limits import Limits
+from .notes import Note
 from .reading import Header
 from .repeats import Volume4D, split_volumes
 from .slice_grid import slice_grid
@@ -121,7 +122,7 @@ def build_stacks(
             volumes, note = _volumes(grid, skipped)
             for volume in volumes:
                 number += 1
-                said = [*common, f"{note}; this one: {volume.label}"] if note else common
+                said = [*common, _this_volume(note, volume.label)] if note else common
                 stacks.append(
                     _make_stack(
                         uid, number, grid_number, volume, said, skipped, limits.volume_bytes
@@ -142,10 +143,15 @@ def _series_key(frame: Frame) -> tuple[str, str | None]:
     digest = hashlib.sha256(repr(sorted(facts.items())).encode()).digest()[:16]
     made = f"2.25.{int.from_bytes(digest, 'big')}"
     known = ", ".join(f"{_SERIES_FACTS[k]} {v!r}" for k, v in facts.items() if v)
-    return made, (
+    text = (
         "no SeriesInstanceUID in these files: grouped by what they share "
         f"({known or 'nothing else either'}); {made} is an id made up here to select them"
     )
+    plain = (
+        "These files do not say which series they belong to (their series UID is blank), so "
+        f"they were grouped by what they have in common ({known or 'nothing else'})."
+    )
+    return made, Note(text, "no-uid", plain)
 
 
 _SERIES_FACTS = {
@@ -233,13 +239,24 @@ def _volumes(grid: list[Frame], skipped: list[Skipped]) -> tuple[list[Volume4D],
     return split_volumes(placed, normal, skipped)
 
 
+def _this_volume(note: str, label: str) -> Note:
+    """The 4-D note, with which volume this stack is."""
+    plain = note.plain if isinstance(note, Note) else note
+    return Note(f"{note}; this one: {label}", "4d", f"{plain} This one is {label}.")
+
+
 def _split_note(groups: list[list[Frame]]) -> str:
     parts = ", ".join(
         f"{len(g)} x {g[0].rows}x{g[0].columns} "
         f"{plane_name(g[0].orientation or ASSUMED_ORIENTATION)}"
         for g in groups
     )
-    return f"series split into {len(groups)} stacks that do not share one grid: {parts}"
+    text = f"series split into {len(groups)} stacks that do not share one grid: {parts}"
+    plain = (
+        f"This series holds {len(groups)} sets of images that cannot be stacked together "
+        f"(different orientation or size: {parts}); each is shown on its own."
+    )
+    return Note(text, "split", plain)
 
 
 def _make_stack(
@@ -258,17 +275,33 @@ def _make_stack(
     warnings += _orientation_warnings(first)
     if first.mosaic is not None and first.mosaic.normal_source == "assumed":
         warnings.append(
-            "Siemens mosaic without a slice normal in its CSA header: slice order along the "
-            "normal assumed (it may be reversed)"
+            Note(
+                "Siemens mosaic without a slice normal in its CSA header: slice order along "
+                "the normal assumed (it may be reversed)",
+                "mosaic",
+                "The order of this mosaic's slices is assumed: head and feet may be swapped.",
+            )
         )
     spacing = first.pixel_spacing
     if spacing is None:
         spacing = (1.0, 1.0)
-        warnings.append("no PixelSpacing: 1 mm pixels assumed, distances are not real")
+        warnings.append(
+            Note(
+                "no PixelSpacing: 1 mm pixels assumed, distances are not real",
+                "pixel-spacing",
+                "The files do not give the pixel size: 1 mm is assumed, so sizes and distances "
+                "shown are not real.",
+            )
+        )
     elif any(f.pixel_spacing != first.pixel_spacing for f in frames):
         found = sorted({f.pixel_spacing for f in frames if f.pixel_spacing})
         warnings.append(
-            f"PixelSpacing differs between images ({found[0]} to {found[-1]}); {spacing} used"
+            Note(
+                f"PixelSpacing differs between images ({found[0]} to {found[-1]}); {spacing} used",
+                "pixel-spacing",
+                f"Pixel sizes differ between images ({found[0]} to {found[-1]} mm); all are shown "
+                f"at {spacing} mm, so some sizes are off.",
+            )
         )
     normal = slice_normal(orientation)
     most_planes = max(1, budget_bytes // max(1, 4 * first.rows * first.columns))
@@ -299,12 +332,23 @@ def _make_stack(
 def _orientation_warnings(frame: Frame) -> list[str]:
     if frame.orientation_source == "PatientOrientation":
         return [
-            "no ImageOrientationPatient: directions taken from PatientOrientation (approximate)"
+            Note(
+                "no ImageOrientationPatient: directions taken from PatientOrientation "
+                "(approximate)",
+                "orientation",
+                "The images only roughly say which way they face: direction labels are "
+                "approximate.",
+            )
         ]
     if frame.orientation is None:
         return [
-            "no ImageOrientationPatient: shown as if axial; left/right and "
-            "front/back labels are not known"
+            Note(
+                "no ImageOrientationPatient: shown as if axial; left/right and "
+                "front/back labels are not known",
+                "orientation",
+                "The images do not say which way they face (no orientation), so no direction "
+                "labels are shown and the plane names are only nominal.",
+            )
         ]
     return []
 
@@ -332,8 +376,13 @@ def _order_by_instance(
     warnings = []
     if len(frames) > 1:
         warnings.append(
-            f"no ImagePositionPatient: slices ordered by InstanceNumber and "
-            f"{depth:g} mm apart (from the header); positions are approximate"
+            Note(
+                f"no ImagePositionPatient: slices ordered by InstanceNumber and "
+                f"{depth:g} mm apart (from the header); positions are approximate",
+                "order",
+                f"The images do not say where they are: they are shown in their numbered "
+                f"order, {depth:g} mm apart, so distances across them are approximate.",
+            )
         )
     return ordered, depth, normal * depth, warnings
 
@@ -363,9 +412,15 @@ def _tilt_warnings(step: np.ndarray, normal: np.ndarray, depth: float) -> list[s
     if angle < 0.5:
         return []
     return [
-        f"gantry tilt or sheared stack: positions step {length:.2f} mm along a line "
-        f"{angle:.1f} degrees from the slice normal; spacing is reported along the normal "
-        f"({depth:.2f} mm), and views show the slices unsheared"
+        Note(
+            f"gantry tilt or sheared stack: positions step {length:.2f} mm along a line "
+            f"{angle:.1f} degrees from the slice normal; spacing is reported along the normal "
+            f"({depth:.2f} mm), and views show the slices unsheared",
+            "tilt",
+            f"The scanner was tilted by {angle:.1f}°: each slice is shifted a little against "
+            f"the last, so side and front views show the head or body leaning "
+            f"(slices {depth:.2f} mm apart).",
+        )
     ]
 
 
@@ -375,6 +430,11 @@ def _rescale_warnings(frames: list[Frame]) -> list[str]:
     if len(slopes) == 1 and len(intercepts) == 1:
         return []
     return [
-        f"rescale varies across slices (RescaleSlope {min(slopes):g} to {max(slopes):g}, "
-        f"RescaleIntercept {min(intercepts):g} to {max(intercepts):g}); applied per slice"
+        Note(
+            f"rescale varies across slices (RescaleSlope {min(slopes):g} to {max(slopes):g}, "
+            f"RescaleIntercept {min(intercepts):g} to {max(intercepts):g}); applied per slice",
+            "rescale",
+            "Slices store their values on different scales; each was converted with its own, "
+            "so values compare across slices.",
+        )
     ]

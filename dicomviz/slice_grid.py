@@ -19,6 +19,8 @@ from itertools import pairwise
 
 import numpy as np
 
+from .notes import Note
+
 REGULAR_TOLERANCE = 0.15
 """Slices within this fraction of the spacing (plus 0.005 mm) of one regular grid count as
 evenly spaced: shown on that grid, none is further from its true position than that (nearest
@@ -41,7 +43,7 @@ class SliceGrid:
     planes: tuple[int, ...] | None
     """For each plane, the index of the acquired slice shown there, or -1 for no data; None
     when the planes are the acquired slices themselves (evenly spaced)."""
-    warning: str | None = None
+    warning: Note | None = None
     """One plain sentence on the steps that occur and what the grid does about them."""
 
     def count(self, slices: int) -> int:
@@ -96,15 +98,20 @@ def _is_even(d: np.ndarray, median: float) -> bool:
     return bool(np.max(np.abs(d - expected)) <= tolerance)
 
 
-def _note_on_even(d: np.ndarray, steps: np.ndarray, spacing: float) -> str | None:
+def _note_on_even(d: np.ndarray, steps: np.ndarray, spacing: float) -> Note | None:
     moved = float(np.max(np.abs(d - (d[0] + spacing * np.arange(len(d))))))
     if moved <= NOTED_TOLERANCE * spacing + _ABSOLUTE_TOLERANCE_MM:
         return None
-    return (
+    text = (
         f"slice spacing varies a little (steps from {steps.min():.2f} to {steps.max():.2f} mm): "
         f"slices are shown {spacing:.3f} mm apart, none more than {moved:.2f} mm from its true "
         "position"
     )
+    plain = (
+        f"The gaps between slices vary a little ({steps.min():.2f} to {steps.max():.2f} mm); "
+        f"they are shown evenly, none more than {moved:.2f} mm off."
+    )
+    return Note(text, "gaps", plain)
 
 
 def _grid_step(d: np.ndarray, steps: np.ndarray, median: float, limit: int) -> float:
@@ -138,7 +145,7 @@ def _nearest_covering(d: np.ndarray, reach: np.ndarray, step: float, count: int)
     return tuple(int(k) for k in np.where(covered, nearest, -1))
 
 
-def _warning(steps: np.ndarray, step: float, planes: tuple[int, ...], start: float) -> str:
+def _warning(steps: np.ndarray, step: float, planes: tuple[int, ...], start: float) -> Note:
     counts = Counter(round(float(s), 1 if s >= 0.95 else 2) for s in steps)
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     first, *rest = ordered
@@ -151,17 +158,27 @@ def _warning(steps: np.ndarray, step: float, planes: tuple[int, ...], start: flo
         f"uneven slice spacing: {said}; slices are shown at their true positions on a "
         f"{step:.2f} mm grid"
     )
+    plain = (
+        f"The gaps between slices are uneven ({said}). Each slice is shown at its true "
+        "position, so sizes in side and front views are right"
+    )
     unshown = len(steps) + 1 - len(set(planes) - {-1})
     if unshown:
         text += f" (as fine as the volume budget allows: {unshown} slices fall between planes)"
+        plain += f"; {unshown} slices fall between the planes shown and are not seen"
     if not empty:
-        return text
+        return Note(text, "gaps", plain + ".")
     stretches = 1 + sum(1 for a, b in pairwise(empty) if b != a + 1)
-    return (
-        f"{text}, and the {len(empty) * step:.1f} mm where a gap is wider than the slices "
+    text += (
+        f", and the {len(empty) * step:.1f} mm where a gap is wider than the slices "
         f"({stretches} stretch{'es' if stretches > 1 else ''}, first at "
         f"{start + empty[0] * step:.1f} mm along the normal) show no data"
     )
+    plain += (
+        f"; where a gap is wider than the slices are thick ({len(empty) * step:.0f} mm in all) "
+        "the picture is left empty rather than stretched."
+    )
+    return Note(text, "gaps", plain)
 
 
 def _gaps(count: int, size: float, noun: str) -> str:

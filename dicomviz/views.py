@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import UsageError
 from .geometry import PLANES, Plane, nearest_patient_axes, obliquity_degrees
+from .notes import Note
 from .parallel import int_sum
 from .volume import Volume
 
@@ -27,6 +28,14 @@ Mode = Literal["slice", "max", "min", "mean"]
 MODES: tuple[Mode, ...] = ("slice", "max", "min", "mean")
 MODE_ALIASES = {"mip": "max", "minip": "min", "aip": "mean", "avg": "mean", "average": "mean"}
 MODE_LABELS = {"slice": "Slice", "max": "MIP", "min": "MinIP", "mean": "Mean (AIP)"}
+MODE_HELP = {
+    "slice": "one slice, as the scanner measured it",
+    "max": "the brightest value along each line of sight: contrast-filled vessels, bone, "
+    "nodules in lung",
+    "min": "the darkest value along each line of sight: air in the airways and lungs",
+    "mean": "the average along each line of sight: like one very thick slice, or an X-ray",
+}
+"""One line of plain help per mode, for tooltips."""
 OBLIQUE_WARN_DEG = 1.0
 
 # Canonical axis along each plane's normal; for the view, which canonical axes become rows and
@@ -50,6 +59,8 @@ class Canonical:
     """Maps canonical indices to LPS mm."""
     obliquity: float
     """Degrees between the stored axes and the patient axes they are shown along."""
+    oriented: bool = True
+    """False when the volume's orientation is not known (then no direction labels)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,10 @@ class EdgeLabels:
     bottom: str
     left: str
     right: str
+
+
+NO_LABELS = EdgeLabels("", "", "", "")
+"""For images whose orientation is unknown: a label would be a guess."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +140,8 @@ def canonical(volume: Volume) -> Canonical:
             affine[:3, canon_axis] *= -1
     if flips:
         array = np.flip(array, axis=tuple(flips))
-    return Canonical(array, spacing, affine, obliquity_degrees(volume.affine))  # type: ignore[arg-type]
+    obliquity = obliquity_degrees(volume.affine)
+    return Canonical(array, spacing, affine, obliquity, volume.oriented)  # type: ignore[arg-type]
 
 
 def plane_depth(volume: Volume | Canonical, plane: Plane) -> int:
@@ -190,7 +206,7 @@ def make_view(
         columns=columns,
         image=np.ascontiguousarray(image),
         spacing=(canon.spacing[row_axis], canon.spacing[col_axis]),
-        labels=EdgeLabels(*_LABELS[plane]),
+        labels=EdgeLabels(*_LABELS[plane]) if canon.oriented else NO_LABELS,
         plane=plane,
         mode=mode,
         slab=(start, stop),
@@ -272,12 +288,15 @@ def _project_skipping_nan(block: np.ndarray, mode: Mode, axis: int) -> np.ndarra
     return mean
 
 
-def oblique_warning(canon: Canonical) -> str | None:
+def oblique_warning(canon: Canonical) -> Note | None:
     if canon.obliquity < OBLIQUE_WARN_DEG:
         return None
-    return (
+    return Note(
         f"the stack is oblique ({canon.obliquity:.1f} degrees from the patient axes): views "
-        "are shown on its nearest axes without resampling, so labels are approximate"
+        "are shown on its nearest axes without resampling, so labels are approximate",
+        "oblique",
+        f"The slices were taken {canon.obliquity:.1f}° off the patient's axes; views are shown "
+        "on the nearest axes without turning them, so direction labels are approximate.",
     )
 
 

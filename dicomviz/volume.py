@@ -7,11 +7,11 @@ so the peak is about one volume plus the inputs. Integer rescale results stay in
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from pydicom.dataset import Dataset
 
 from .decode_pool import DecoderCrashed, decode_all, worth_pooling
 from .errors import BudgetError
@@ -19,8 +19,8 @@ from .frames import Frame
 from .geometry import make_affine
 from .limits import Limits, bytes_text
 from .mosaic import tile as mosaic_tile
+from .notes import Note
 from .pixels import frame_values, is_colour, read_stored_into, stored_range
-from .reading import Header, first_item
 from .series import Stack
 
 Progress = Callable[[float, str], None]
@@ -47,6 +47,10 @@ class Volume:
     """Rescaled PixelPaddingValue: fills outside the scan's field of view, not tissue."""
     slice_names: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    oriented: bool = True
+    """False when the files do not say which way the images face: no direction labels then."""
+    body_part: str = ""
+    """BodyPartExamined, as the file says it (upper case), for choosing a CT window."""
 
     def __post_init__(self) -> None:
         if self.array.ndim != 3:
@@ -88,7 +92,13 @@ def build_volume(
     if failed:
         _blank(array, failed)
     if is_colour(frames[0].file):
-        warnings.append("colour image shown as luminance (0.299 R + 0.587 G + 0.114 B)")
+        warnings.append(
+            Note(
+                "colour image shown as luminance (0.299 R + 0.587 G + 0.114 B)",
+                "colour",
+                "A colour image, shown in grey (its brightness).",
+            )
+        )
     return _assemble(stack, array, warnings)
 
 
@@ -197,11 +207,16 @@ def _read_in_place(target: np.ndarray, frame: Frame) -> bool:
     return True
 
 
-def _decode_warning(frame: Frame, problem: BaseException) -> str:
+def _decode_warning(frame: Frame, problem: BaseException) -> Note:
     if isinstance(problem, DecoderCrashed):
-        return f"{frame.name}: the decoder crashed on this pixel data; its slice is left blank"
-    reason = _short(problem)
-    return f"{frame.name}: pixel data could not be decoded ({reason}); its slice is left blank"
+        text = f"{frame.name}: the decoder crashed on this pixel data; its slice is left blank"
+    else:
+        text = (
+            f"{frame.name}: pixel data could not be decoded ({_short(problem)}); "
+            "its slice is left blank"
+        )
+    plain = f"One image could not be decoded ({frame.name}); its slice is shown blank."
+    return Note(text, "decode", plain)
 
 
 def _assemble(stack: Stack, array: np.ndarray, warnings: list[str]) -> Volume:
@@ -222,7 +237,7 @@ def _assemble(stack: Stack, array: np.ndarray, warnings: list[str]) -> Volume:
         modality=modality,
         units="HU" if modality == "CT" else str(ds.get("RescaleType", "") or ""),
         description=stack.description,
-        file_window=_file_window(ds) or _file_window(_voi_group(ds)),
+        file_window=_stack_window(stack.frames),
         padding_value=None
         if not isinstance(padding, int)
         else padding * first.slope + first.intercept,
@@ -230,6 +245,8 @@ def _assemble(stack: Stack, array: np.ndarray, warnings: list[str]) -> Volume:
         if stack.planes is None
         else tuple(stack.frames[k].name if k >= 0 else NO_DATA for k in stack.planes),
         warnings=tuple(warnings),
+        oriented=first.orientation is not None,
+        body_part=str(ds.get("BodyPartExamined") or "").strip().upper(),
     )
 
 
@@ -304,31 +321,14 @@ def _blank(array: np.ndarray, failed: list[int]) -> None:
     array[failed] = low
 
 
-def _file_window(ds: Header | dict) -> tuple[float, float] | None:
-    """The first WindowCenter/WindowWidth pair, when both are present and usable."""
-    center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
-    try:
-        center = float(_first_value(center))
-        width = float(_first_value(width))
-    except (TypeError, ValueError, IndexError):
+def _stack_window(frames: Sequence[Frame]) -> tuple[float, float] | None:
+    """The window the files suggest: the middle slice's (edge slices often carry one computed
+    from an almost empty image), else the most common one; degenerate widths (under 2 units)
+    are ignored."""
+    usable = [f.window for f in frames if f.window is not None and f.window[1] >= 2]
+    if not usable:
         return None
-    if not np.isfinite(center) or not np.isfinite(width) or width <= 0:
-        return None
-    return center, width
-
-
-def _voi_group(ds: Header) -> Dataset | dict:
-    """Enhanced multi-frame files keep their window in a FrameVOILUTSequence functional group."""
-    for keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        group = first_item(ds.get(keyword))
-        voi = first_item(group.get("FrameVOILUTSequence")) if group is not None else None
-        if voi is not None:
-            return voi
-    return {}
-
-
-def _first_value(value: object) -> object:
-    """WindowCenter may hold several values (several suggested windows): take the first."""
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return value[0]
-    return value
+    middle = frames[len(frames) // 2].window
+    if middle is not None and middle[1] >= 2:
+        return middle
+    return Counter(usable).most_common(1)[0][0]

@@ -46,6 +46,17 @@ CT_PRESETS: dict[str, Window] = {
     "bone": Window(400, 1800),
 }
 CT_DEFAULT = "abdomen"
+PRESET_HELP = {
+    "brain": "brain tissue: grey and white matter, fresh bleeding",
+    "subdural": "blood collected next to the skull",
+    "stroke": "very narrow: the first signs of a stroke",
+    "lung": "air-filled lung: airways, vessels and nodules in the lung",
+    "mediastinum": "the chest's soft tissue: heart, large vessels, lymph nodes",
+    "abdomen": "the belly's soft tissue: liver, kidneys, bowel",
+    "liver": "narrow: small differences inside the liver",
+    "bone": "bone detail: fractures, the inner ear",
+}
+"""One line of plain help per CT preset, for tooltips."""
 
 
 def presets_for(modality: str) -> dict[str, Window]:
