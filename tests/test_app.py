@@ -243,3 +243,66 @@ def test_the_header_follows_the_slice_and_shows_an_enhanced_frames_own_values() 
     at.toggle(key="varying").set_value(True).run()
     varying = _header_table(at) if "keyword" in at.dataframe[-1].value.columns else None
     assert varying is not None and "ImagePositionPatient" in set(varying["keyword"])
+
+
+def test_notes_are_one_collapsed_line_in_plain_words() -> None:
+    from test_slice_grid import _head_ct
+
+    at = _app()
+    at.file_uploader(key="files").set_value(
+        [("head.zip", zip_bytes(_head_ct()), "application/zip")]
+    )
+    at.run()
+    _no_errors(at)
+    (notes,) = [e for e in at.expander if "about this series" in e.label]
+    assert notes.label == "1 note about this series"
+    assert not notes.proto.expanded
+    said = " ".join(m.value for m in notes.markdown)
+    assert "uneven" in said and "true position" in said
+    assert any("uneven slice spacing: 13 gaps of 4.0 mm" in c.value for c in notes.caption)
+    assert not at.warning  # no wall of yellow boxes
+
+
+def test_a_4d_upload_counts_one_series_of_its_stacks() -> None:
+    at = _app()
+    at.file_uploader(key="files").set_value([("echoes.zip", _echo_series(), "application/zip")])
+    at.run()
+    assert {m.label: m.value for m in at.metric}["Series"] == "1 (2 stacks)"
+
+
+def test_a_window_that_is_not_a_number_is_said_and_the_picture_kept() -> None:
+    at = _app()
+    before = _figures(at)[0]["data"][0]
+    at.text_input(key="center").set_value("abc").run()
+    assert any("must be numbers" in e.value for e in at.sidebar.error)
+    after = _figures(at)[0]["data"][0]
+    assert (after["zmin"], after["zmax"]) == (before["zmin"], before["zmax"])
+    at.text_input(key="center").set_value("40").run()
+    assert not at.sidebar.error
+
+
+def test_all_three_stays_when_switching_series_and_help_is_there() -> None:
+    at = _app()
+    files = [
+        *make_series(slices=9, rows=20, columns=16, series_number=1, names="A{index}"),
+        *make_series(
+            slices=5,
+            rows=20,
+            columns=16,
+            series_number=2,
+            names="B{index}",
+            series_description="Second",
+        ),  # fmt: skip
+    ]
+    at.file_uploader(key="files").set_value([("two.zip", zip_bytes(files), "application/zip")])
+    at.run()
+    at.radio(key="plane").set_value("All three").run()
+    (series,) = [s for s in at.selectbox if s.key.startswith("series-")]
+    assert "9 images" in series.format_func(series.value)
+    series.select_index(1 - series.index).run()
+    _no_errors(at)
+    (series,) = [s for s in at.selectbox if s.key.startswith("series-")]
+    assert "5 images" in series.format_func(series.value)  # the other series is shown
+    assert at.radio(key="plane").value == "All three" and len(_figures(at)) == 3
+    assert "MinIP" in at.radio(key="mode").help and "darkest" in at.radio(key="mode").help
+    assert "Lung" in at.selectbox(key="preset").help
