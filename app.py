@@ -456,11 +456,11 @@ def show_views(
     units: str,
     controls: ViewControls,
     display: Display,
-) -> views.View:
-    """One Plotly view per chosen plane; returns the first, for the PNG download."""
+) -> list[views.View]:
+    """One Plotly view per chosen plane; returns them all, for the PNG download."""
     columns = st.columns(len(controls.planes))
     stack_key = f"{source.digest[:12]}-{stack.id}"
-    shown = None
+    shown: list[views.View] = []
     for column, plane in zip(columns, controls.planes, strict=True):
         view = compute_view(
             source.digest,
@@ -478,7 +478,8 @@ def show_views(
             colormap=display.colormap,
             clickable=True,
             crosshair=views.crosshair_pixel(plane, controls.indices, canon.array.shape),
-            height=420 if len(controls.planes) > 1 else 640,
+            height=460 if len(controls.planes) > 1 else 640,
+            depth=figures.slab_position(canon.affine, view.plane, view.slab),
         )
         column.plotly_chart(
             figure,
@@ -487,7 +488,7 @@ def show_views(
             on_select=partial(on_click, plane, canon.array.shape, stack_key, view),
             config={"doubleClick": "reset", "displaylogo": False},
         )
-        shown = shown or view
+        shown.append(view)
     return shown
 
 
@@ -560,21 +561,27 @@ def shown_frame(
     return None
 
 
-def downloads(view: views.View, display: Display) -> None:
-    """The PNG is made only when asked for (deferred), so reruns do not pay for encoding it."""
+def downloads(shown: list[views.View], canon: views.Canonical, display: Display) -> None:
+    """What is on screen as one PNG (all three planes side by side when three are shown). Made
+    only when asked for (deferred), so reruns do not pay for encoding it."""
+    titles = [
+        figures.figure_title(v, figures.slab_position(canon.affine, v.plane, v.slab))
+        for v in shown
+    ]
     st.sidebar.download_button(
-        "Download view (PNG)",
+        "Download view (PNG)" if len(shown) == 1 else "Download views (PNG)",
         partial(
-            render.view_png,
-            view,
+            render.views_png,
+            shown,
             display.window,
             colormap=display.colormap,
             labels=True,
             min_size=512,
+            titles=titles,
         ),
         key="png",
         mime="image/png",
-        file_name=f"dicomviz_{view.plane}_{view.mode}.png",
+        file_name=f"dicomviz_{'_'.join(v.plane for v in shown)}_{shown[0].mode}.png",
     )
 
 
@@ -619,7 +626,7 @@ def main() -> None:
     display = window_controls(built, controls.mode, first_view)
     summary(study, source, built, stack)
     shown = show_views(source, stack, built.canon, built.volume.units, controls, display)
-    downloads(shown, display)
+    downloads(shown, built.canon, display)
     header_panel(study, stack, source, shown_frame(stack, built.volume, controls))
 
 

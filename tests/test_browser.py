@@ -135,7 +135,8 @@ def test_upload_a_zip_switch_plane_and_screenshot(page, server: str, tmp_path: P
     _wait_for_heatmap(page)
     page.get_by_text("Axial", exact=True).first.click()
     page.wait_for_function(
-        "[...document.querySelectorAll('.gtitle')].some(e => e.textContent.includes('Axial'))",
+        "[...document.querySelectorAll('.gtitle, .annotation-text')]"
+        ".some(e => e.textContent.includes('Axial'))",
         timeout=60_000,
     )
     _assert_no_exception(page)
@@ -144,7 +145,7 @@ def test_upload_a_zip_switch_plane_and_screenshot(page, server: str, tmp_path: P
     assert (ARTIFACTS / "upload-axial.png").stat().st_size > 10_000
     with page.expect_download(timeout=60_000) as download:
         page.get_by_text("Download view (PNG)").first.click()
-    assert download.value.suggested_filename == "dicomviz_axial_max.png"
+    assert download.value.suggested_filename == "dicomviz_axial_slice.png"  # opens on a slice
     saved = tmp_path / "view.png"
     download.value.save_as(saved)
     assert saved.read_bytes().startswith(b"\x89PNG")
