@@ -329,8 +329,8 @@ _HEADER = {
     "ReferringPhysicianName": "",
     "StudyDescription": "dicomviz sample",
     "SeriesDescription": SAMPLE_DESCRIPTION,
-    "PatientName": "SYNTHETIC^PHANTOM",
-    "PatientID": "DICOMVIZ-PHANTOM",
+    "PatientName": "DOE^JANE",  # a stand-in name that no description of the sample holds
+    "PatientID": "SAMPLE-0001",
     "PatientBirthDate": "",
     "PatientSex": "O",
     "BodyPartExamined": "CHEST",

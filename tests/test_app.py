@@ -104,11 +104,11 @@ def test_hide_identifiers_hides_them_in_table_and_csv(downloads: dict[str, bytes
     assert table[table["keyword"] == "PatientName"]["value"].tolist() == ["(hidden)"]
     assert table[table["keyword"] == "StudyDate"]["value"].tolist() == ["(hidden)"]
     csv = downloads["dicomviz_headers.csv"].decode()
-    assert "PatientName" in csv and "SYNTHETIC" not in csv and "20240101" not in csv
+    assert "PatientName" in csv and "DOE^JANE" not in csv and "20240101" not in csv
     at.toggle(key="hide_ids").set_value(False).run()
     shown = _header_table(at)
-    assert "SYNTHETIC" in shown[shown["keyword"] == "PatientName"]["value"].iloc[0]
-    assert "SYNTHETIC" in downloads["dicomviz_headers.csv"].decode()
+    assert "DOE^JANE" in shown[shown["keyword"] == "PatientName"]["value"].iloc[0]
+    assert "DOE^JANE" in downloads["dicomviz_headers.csv"].decode()
 
 
 def test_upload_with_a_broken_file_lists_it_and_loads_the_rest() -> None:

@@ -85,7 +85,7 @@ def test_every_file_is_a_part10_ct_slice(
         assert (float(ds.WindowCenter), float(ds.WindowWidth)) == (40.0, 400.0)
         # Centred field of view: the column and row through the middle sit at x = y = 0.
         assert [float(v) for v in ds.ImagePositionPatient[:2]] == [-102.0, -102.0]
-        assert str(ds.PatientName) == "SYNTHETIC^PHANTOM"
+        assert str(ds.PatientName) == "DOE^JANE"
         assert (
             ds.SeriesDescription == SAMPLE_DESCRIPTION
             and "not patient data" in ds.SeriesDescription
