@@ -119,7 +119,7 @@ def run(folder: Path | None, repeats: int) -> dict:
             step(
                 at,
                 f"sample: window change (center {center})",
-                lambda c=center: at.number_input(key="center").set_value(c).run(),
+                lambda c=center: at.text_input(key="center").set_value(str(c)).run(),
             )
         )
     sample_window = [s for s in steps if s["step"].startswith("sample: window")][1:]
@@ -142,7 +142,7 @@ def run(folder: Path | None, repeats: int) -> dict:
             step(
                 at,
                 f"window change (center {center})",
-                lambda c=center: at.number_input(key="center").set_value(c).run(),
+                lambda c=center: at.text_input(key="center").set_value(str(c)).run(),
             )
         )
     steps.append(
