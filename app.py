@@ -17,21 +17,11 @@ import pandas as pd
 import streamlit as st
 
 import dicomviz
-from dicomviz import (
-    catalog,
-    defaults,
-    figures,
-    frame_headers,
-    headers,
-    notes,
-    opening,
-    privacy,
-    render,
-    views,
-    windowing,
-)
-from dicomviz.inputs import content_digest
-from dicomviz.sample import SAMPLE_DESCRIPTION, sample_series
+from dicomviz import catalog, notes
+from dicomviz.display import defaults, figures, opening, render, views, windowing
+from dicomviz.io.inputs import content_digest
+from dicomviz.sample.phantom import SAMPLE_DESCRIPTION, sample_series
+from dicomviz.tables import frame_headers, headers, privacy
 
 PLANES = ("axial", "coronal", "sagittal")
 PLANE_CHOICES = ["Axial", "Coronal", "Sagittal", "All three"]
@@ -133,9 +123,7 @@ def header_identifiers(
     """What one file's header (or, with None, every header of the series) names."""
     stack = _study.find(stack_id)
     files = {
-        id(f.file.dataset): f.file.dataset
-        for f in stack.frames
-        if file_name in (None, f.file.name)
+        id(f.file.dataset): f.file.dataset for f in stack.frames if file_name in (None, f.file.name)
     }
     return privacy.identifiers_of(*files.values())
 
@@ -565,8 +553,7 @@ def downloads(shown: list[views.View], canon: views.Canonical, display: Display)
     """What is on screen as one PNG (all three planes side by side when three are shown). Made
     only when asked for (deferred), so reruns do not pay for encoding it."""
     titles = [
-        figures.figure_title(v, figures.slab_position(canon.affine, v.plane, v.slab))
-        for v in shown
+        figures.figure_title(v, figures.slab_position(canon.affine, v.plane, v.slab)) for v in shown
     ]
     st.sidebar.download_button(
         "Download view (PNG)" if len(shown) == 1 else "Download views (PNG)",

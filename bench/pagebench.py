@@ -1,9 +1,9 @@
 """The page, headless through streamlit.testing.v1.AppTest: server-side rerun times.
 
 Run as ``python bench/pagebench.py FOLDER [--repeats N]``; prints one JSON object.
-Projection computations are counted by wrapping dicomviz.views.make_view before the app runs (as
-tests/test_app.py does); the library calls the page makes on every rerun are timed by wrappers
-too, so each rerun comes with a breakdown of where its time went.
+Projection computations are counted by wrapping dicomviz.display.views.make_view before the
+app runs (as tests/test_app.py does); the library calls the page makes on every rerun are
+timed by wrappers too, so each rerun comes with a breakdown of where its time went.
 """
 
 from __future__ import annotations
@@ -44,10 +44,11 @@ def instrument() -> None:
     from streamlit.delta_generator import DeltaGenerator  # noqa: TID251 (the bench drives the page)
 
     import dicomviz
-    import dicomviz.views
-    from dicomviz import figures, headers, privacy, render, windowing
+    import dicomviz.display.views
+    from dicomviz.display import figures, render, windowing
+    from dicomviz.tables import headers, privacy
 
-    original = dicomviz.views.make_view
+    original = dicomviz.display.views.make_view
 
     def counting(*args, **kwargs):
         CALLS.append(args[1:3])
@@ -57,7 +58,7 @@ def instrument() -> None:
         finally:
             SPENT["make_view (projection)"] += time.perf_counter() - start
 
-    dicomviz.views.make_view = counting
+    dicomviz.display.views.make_view = counting
     _timing(dicomviz, "load", "dicomviz.load")
     _timing(dicomviz, "build_volume", "dicomviz.build_volume")
     _timing(figures, "view_figure", "figures.view_figure")

@@ -23,9 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path)
     args = parser.parse_args(argv)
     import dicomviz
-    from dicomviz import frames, inputs, reading, series
-    from dicomviz import volume as volume_module
+    from dicomviz.io import inputs, reading
     from dicomviz.limits import Limits
+    from dicomviz.pixels import volume as volume_module
+    from dicomviz.series import frames
+    from dicomviz.series import stacks as series
 
     sample = [str(p) for p in sorted(args.folder.glob("*.dcm"))[:3]]
     dicomviz.build_volume(dicomviz.load(sample).largest())  # one-off costs, untimed

@@ -21,7 +21,7 @@ def timed(function: Callable[[], object]) -> tuple[float, object]:
 def projections(volume, repeats: int, modes: tuple[str, ...] = MODES) -> list[dict]:
     """Each mode along each plane on the whole volume, each paired with a copyto measured just
     before it (same moment, same noise), as medians over ``repeats`` rounds."""
-    from dicomviz import views
+    from dicomviz.display import views
 
     canon = views.canonical(volume)
     source = volume.array
@@ -52,7 +52,7 @@ def projections(volume, repeats: int, modes: tuple[str, ...] = MODES) -> list[di
 
 def slab_minip(volume, repeats: int) -> dict:
     """What the page does for MinIP by default: a central 40 mm slab (information only)."""
-    from dicomviz import views
+    from dicomviz.display import views
 
     canon = views.canonical(volume)
     spacing = canon.spacing[0]
@@ -82,9 +82,9 @@ def figures(volume, repeats: int) -> list[dict]:
     import plotly.io as pio
     import plotly.tools
 
-    from dicomviz import figures as figs
-    from dicomviz import views
-    from dicomviz.windowing import Window
+    from dicomviz.display import figures as figs
+    from dicomviz.display import views
+    from dicomviz.display.windowing import Window
 
     canon = views.canonical(volume)
     window = Window(40, 400)

@@ -9,19 +9,19 @@ windowing/render (and headers for the tables). Typical use::
     view = dicomviz.make_view(volume, "coronal", "max")
 """
 
-from .errors import (
+from dicomviz.display.views import View, canonical, make_view
+from dicomviz.display.windowing import CT_PRESETS, Window, default_window
+from dicomviz.errors import (
     BudgetError,
     DicomvizError,
     InputFileError,
     Skipped,
     UsageError,
 )
-from .limits import Limits
-from .loading import Study, load
-from .series import Stack
-from .views import View, canonical, make_view
-from .volume import Volume, build_volume
-from .windowing import CT_PRESETS, Window, default_window
+from dicomviz.limits import Limits
+from dicomviz.loading import Study, load
+from dicomviz.pixels.volume import Volume, build_volume
+from dicomviz.series.stacks import Stack
 
 __all__ = [
     "CT_PRESETS",

@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from dicomviz.cli import main
 
 sys.exit(main())

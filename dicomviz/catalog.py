@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .loading import Study
-from .privacy import clean_text
-from .series import Stack
+from dicomviz.loading import Study
+from dicomviz.series.stacks import Stack
+from dicomviz.tables.privacy import clean_text
 
 
 @dataclass(frozen=True)

@@ -16,18 +16,18 @@ from typing import NoReturn
 
 import numpy as np
 
-from .errors import DicomvizError, UsageError
-from .headers import filter_table, header_table
-from .inputs import gather
-from .loading import Study, load
-from .opening import initial_window
-from .privacy import identifiers_of, redact_table
-from .reading import parse_dataset
-from .render import view_png
-from .series import Stack
-from .views import MODES, canonical, make_view, oblique_warning
-from .volume import build_volume
-from .windowing import parse_window
+from dicomviz.display.opening import initial_window
+from dicomviz.display.render import view_png
+from dicomviz.display.views import MODES, canonical, make_view, oblique_warning
+from dicomviz.display.windowing import parse_window
+from dicomviz.errors import DicomvizError, UsageError
+from dicomviz.io.inputs import gather
+from dicomviz.io.reading import parse_dataset
+from dicomviz.loading import Study, load
+from dicomviz.pixels.volume import build_volume
+from dicomviz.series.stacks import Stack
+from dicomviz.tables.headers import filter_table, header_table
+from dicomviz.tables.privacy import identifiers_of, redact_table
 
 
 class _Parser(argparse.ArgumentParser):

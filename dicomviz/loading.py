@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .errors import BudgetError, InputFileError, Skipped
-from .frames import Frame, frames_of
-from .inputs import InputItem, gather
-from .limits import Limits
-from .reading import DicomFile, number_of_frames, read_dicom
-from .series import Stack, build_stacks
+from dicomviz.errors import BudgetError, InputFileError, Skipped
+from dicomviz.io.inputs import InputItem, gather
+from dicomviz.io.reading import DicomFile, number_of_frames, read_dicom
+from dicomviz.limits import Limits
+from dicomviz.series.frames import Frame, frames_of
+from dicomviz.series.stacks import Stack, build_stacks
 
 Progress = Callable[[float, str], None]
 

@@ -10,7 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 from synth import make_series, zip_bytes
 
-import dicomviz.views
+import dicomviz.display.views
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -155,12 +155,12 @@ def test_uploads_leave_the_uploader_and_stay_shown_until_replaced_or_cleared() -
 def test_a_header_that_cannot_be_parsed_is_a_warning_not_a_crash(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import dicomviz.reading
+    import dicomviz.io.reading
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("damaged sequence")
 
-    monkeypatch.setattr(dicomviz.reading, "parse_dataset", broken)
+    monkeypatch.setattr(dicomviz.io.reading, "parse_dataset", broken)
     st.cache_resource.clear()
     at = _app()
     assert not at.exception, [e.value for e in at.exception]
@@ -170,13 +170,13 @@ def test_a_header_that_cannot_be_parsed_is_a_warning_not_a_crash(
 
 def test_window_change_does_not_recompute_the_view(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    original = dicomviz.views.make_view
+    original = dicomviz.display.views.make_view
 
     def counting(*args, **kwargs):
         calls.append(args[1:3])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(dicomviz.views, "make_view", counting)
+    monkeypatch.setattr(dicomviz.display.views, "make_view", counting)
     st.cache_resource.clear()
     at = _app()
     first = len(calls)
@@ -292,7 +292,7 @@ def test_all_three_stays_when_switching_series_and_help_is_there() -> None:
             series_number=2,
             names="B{index}",
             series_description="Second",
-        ),  # fmt: skip
+        ),
     ]
     at.file_uploader(key="files").set_value([("two.zip", zip_bytes(files), "application/zip")])
     at.run()

@@ -9,8 +9,9 @@ import numpy as np
 from synth import make_series, make_slice_dataset, to_bytes
 
 import dicomviz
-from dicomviz import catalog, privacy
+from dicomviz import catalog
 from dicomviz.notes import Note, kind_of, plain_of
+from dicomviz.tables import privacy
 
 
 def _localizer_and_two_series() -> list[tuple[str, bytes]]:

@@ -11,7 +11,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 import dicomviz
-from dicomviz.views import MODES, make_view
+from dicomviz.display.views import MODES, make_view
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

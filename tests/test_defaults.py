@@ -6,8 +6,8 @@ import pytest
 from synth import make_series
 
 import dicomviz
-from dicomviz.defaults import default_slab, first_plane
-from dicomviz.inputs import content_digest
+from dicomviz.display.defaults import default_slab, first_plane
+from dicomviz.io.inputs import content_digest
 
 
 def _stack(**kwargs) -> dicomviz.Stack:

@@ -15,10 +15,10 @@ from PIL import Image
 from synth import make_series
 
 import dicomviz
-import dicomviz.figures
-from dicomviz import figures, render
-from dicomviz.views import EdgeLabels, View, canonical, crosshair_pixel
-from dicomviz.windowing import Window, to_grey
+import dicomviz.display.figures
+from dicomviz.display import figures, render
+from dicomviz.display.views import EdgeLabels, View, canonical, crosshair_pixel
+from dicomviz.display.windowing import Window, to_grey
 
 WINDOW = Window(40, 400)
 PLANES = ("axial", "coronal", "sagittal")
@@ -364,4 +364,4 @@ def test_views_png_min_size_and_titles(volume) -> None:
 
 
 def test_docstring_examples_run() -> None:
-    assert doctest.testmod(dicomviz.figures).failed == 0
+    assert doctest.testmod(dicomviz.display.figures).failed == 0

@@ -20,8 +20,8 @@ from synth import make_series, to_bytes
 
 import dicomviz
 from dicomviz.errors import UsageError
-from dicomviz.frame_headers import FRAME_VARYING_COLUMNS, varying_in_frames
-from dicomviz.headers import HEADER_COLUMNS, filter_table, header_table, varying_elements
+from dicomviz.tables.frame_headers import FRAME_VARYING_COLUMNS, varying_in_frames
+from dicomviz.tables.headers import HEADER_COLUMNS, filter_table, header_table, varying_elements
 
 PER_FRAME = "PerFrameFunctionalGroupsSequence"
 PLANE = f"{PER_FRAME}[*].PlanePositionSequence[0]"

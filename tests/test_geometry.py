@@ -8,7 +8,7 @@ import pytest
 from synth import Marker, make_series
 
 import dicomviz
-from dicomviz.views import canonical, make_view
+from dicomviz.display.views import canonical, make_view
 
 HALF = np.array([20.0, 16.0, 24.0])  # half extent of the scanned box along x, y, z (mm)
 STEP = np.array([1.0, 2.0, 3.0])  # voxel size along x, y, z: anisotropic on purpose
@@ -176,7 +176,7 @@ def test_projection_modes_and_slab() -> None:
 
 @pytest.mark.parametrize("plane", ["axial", "coronal", "sagittal"])
 def test_clicking_a_marker_moves_the_other_planes_onto_it(plane: str) -> None:
-    from dicomviz.views import crosshair_pixel, linked_indices
+    from dicomviz.display.views import crosshair_pixel, linked_indices
 
     volume = _volume(_acquisition(*ACQUISITIONS["sagittal"], reverse=True))
     shape = canonical(volume).array.shape

@@ -14,7 +14,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 
 from dicomviz.errors import UsageError
-from dicomviz.headers import (
+from dicomviz.tables.headers import (
     HEADER_COLUMNS,
     VARYING_COLUMNS,
     filter_table,

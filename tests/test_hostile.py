@@ -25,7 +25,7 @@ from pydicom.data import get_testdata_file
 
 import dicomviz
 from dicomviz.cli import main
-from dicomviz.headers import header_table
+from dicomviz.tables.headers import header_table
 
 BAD = bad_cases()
 UNUSUAL = unusual_cases()

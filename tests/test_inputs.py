@@ -13,7 +13,7 @@ import pytest
 from synth import make_series, make_slice_dataset, to_bytes, zip_bytes
 
 import dicomviz
-from dicomviz.inputs import gather
+from dicomviz.io.inputs import gather
 from dicomviz.limits import Limits
 
 

@@ -33,7 +33,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from dicomviz.errors import UsageError
-from dicomviz.mosaic import MAX_MOSAIC_SLICES, Mosaic, MosaicError, mosaic_of, tile
+from dicomviz.series.mosaic import MAX_MOSAIC_SLICES, Mosaic, MosaicError, mosaic_of, tile
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "The DICOM readers are highly experimental", UserWarning)

@@ -11,10 +11,10 @@ from pydicom.data import get_testdata_file
 from synth import make_series, make_slice_dataset, to_bytes
 
 import dicomviz
-from dicomviz import opening
 from dicomviz.cli import main
-from dicomviz.sample import sample_series
-from dicomviz.windowing import CT_PRESETS, Window
+from dicomviz.display import opening
+from dicomviz.display.windowing import CT_PRESETS, Window
+from dicomviz.sample.phantom import sample_series
 
 DATA = Path(__file__).parent / "data"
 
@@ -77,10 +77,17 @@ def _with_windows(windows: list[tuple[float, float]]) -> list[tuple[str, bytes]]
     for k, (center, width) in enumerate(windows):
         pixels = np.where(inside, 200 + (r * 16 + c) % 800, 5).astype(np.int16)
         ds = make_slice_dataset(
-            pixels, position=(0.0, 0.0, 3.0 * k), row_cosine=(1, 0, 0), col_cosine=(0, 1, 0),
-            pixel_spacing=(1, 1), instance_number=k + 1, series_uid="1.2.826.0.1.3680043.8.498.7002",
-            modality="MR", WindowCenter=center, WindowWidth=width,
-        )  # fmt: skip
+            pixels,
+            position=(0.0, 0.0, 3.0 * k),
+            row_cosine=(1, 0, 0),
+            col_cosine=(0, 1, 0),
+            pixel_spacing=(1, 1),
+            instance_number=k + 1,
+            series_uid="1.2.826.0.1.3680043.8.498.7002",
+            modality="MR",
+            WindowCenter=center,
+            WindowWidth=width,
+        )
         files.append((f"W{k}", to_bytes(ds)))
     return files
 
@@ -88,7 +95,7 @@ def _with_windows(windows: list[tuple[float, float]]) -> list[tuple[str, bytes]]
 def test_the_file_window_comes_from_the_middle_slice_not_an_edge_one() -> None:
     """As a Philips MR: the first slice carries 594/1033, the middle ones 1070/1860."""
     windows = [(594, 1033), (590, 1020), (1070, 1860), (1070, 1860), (1069, 1858)]
-    stack, volume = _stack(_with_windows(windows))
+    _, volume = _stack(_with_windows(windows))
     assert volume.file_window == (1070, 1860)
     window, why = opening.initial_window(volume, "slice")
     assert (window.center, window.width) == (1070, 1860) and "files' own" in why
@@ -96,7 +103,7 @@ def test_the_file_window_comes_from_the_middle_slice_not_an_edge_one() -> None:
 
 def test_a_degenerate_file_window_is_ignored() -> None:
     """As a Siemens series whose slice 1 carries 4/9: a white screen; the body's values win."""
-    stack, volume = _stack(_with_windows([(4, 9)] * 5))
+    _, volume = _stack(_with_windows([(4, 9)] * 5))
     window, why = opening.initial_window(volume, "slice")
     assert (window.center, window.width) != (4, 9) and "image's values" in why
     quality = opening.picture_quality(volume.array[2], window)

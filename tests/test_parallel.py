@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dicomviz import parallel
+from dicomviz.pixels import parallel
 
 
 @pytest.mark.parametrize("axis", [0, 1, 2])

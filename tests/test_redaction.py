@@ -16,10 +16,10 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 
-from dicomviz.basic_profile import CLEAN_DESCRIPTORS, profile
 from dicomviz.cli import main
-from dicomviz.headers import header_table, varying_elements
-from dicomviz.privacy import (
+from dicomviz.tables.basic_profile import CLEAN_DESCRIPTORS, profile
+from dicomviz.tables.headers import header_table, varying_elements
+from dicomviz.tables.privacy import (
     READABLE_DESCRIPTORS,
     REDACTED,
     identifiers_of,

@@ -11,7 +11,7 @@ import pydicom
 import pytest
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
-from dicomviz.sample import SAMPLE_DESCRIPTION, sample_series
+from dicomviz.sample.phantom import SAMPLE_DESCRIPTION, sample_series
 
 
 @dataclass(frozen=True)

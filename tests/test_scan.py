@@ -19,9 +19,9 @@ from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian, RLELossless
 from synth import make_series
 
 import dicomviz
-from dicomviz import reading
-from dicomviz.inputs import WHOLE_BELOW, InputFile
-from dicomviz.scan import KEYWORDS, NeedMore, Unsupported, scan
+from dicomviz.io import reading
+from dicomviz.io.inputs import WHOLE_BELOW, InputFile
+from dicomviz.io.scan import KEYWORDS, NeedMore, Unsupported, scan
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -195,7 +195,7 @@ def test_oblique_stack_is_named_oblique_and_warned() -> None:
     volume = dicomviz.build_volume(stack)
     canon = dicomviz.canonical(volume)
     assert canon.obliquity == pytest.approx(40, abs=0.01)
-    from dicomviz.views import oblique_warning
+    from dicomviz.display.views import oblique_warning
 
     assert "40.0 degrees" in oblique_warning(canon)
 

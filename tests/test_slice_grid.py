@@ -13,7 +13,7 @@ from synth import make_slice_dataset, to_bytes
 
 import dicomviz
 from dicomviz.cli import main
-from dicomviz.slice_grid import slice_grid
+from dicomviz.series.slice_grid import slice_grid
 
 # A head CT as the issue saw it: 13 steps of 4 mm, one of 1.1 mm, then 13 of 7 mm (144.1 mm).
 HEAD = np.concatenate([np.arange(14) * 4.0, 53.1 + np.arange(14) * 7.0])

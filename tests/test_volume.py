@@ -13,8 +13,14 @@ from pydicom.data import get_testdata_file
 from synth import make_series
 
 import dicomviz
-from dicomviz.render import physical_size, view_png
-from dicomviz.windowing import CT_PRESETS, Window, default_window, percentile_window, to_grey
+from dicomviz.display.render import physical_size, view_png
+from dicomviz.display.windowing import (
+    CT_PRESETS,
+    Window,
+    default_window,
+    percentile_window,
+    to_grey,
+)
 
 
 def test_peak_memory_is_about_one_volume_beyond_the_inputs() -> None:
@@ -123,7 +129,7 @@ def test_integer_rescale_stays_exact_in_int16_even_past_its_range_midway() -> No
 
 
 def test_display_values_halve_the_payload_only_where_faithful() -> None:
-    from dicomviz.figures import display_values
+    from dicomviz.display.figures import display_values
 
     hu = np.linspace(-1000.4, 1500.4, 100, dtype=np.float32).reshape(10, 10)
     assert display_values(hu).dtype == np.int16
@@ -135,7 +141,7 @@ def test_display_values_halve_the_payload_only_where_faithful() -> None:
 def test_slow_codec_series_decode_in_worker_processes_to_the_same_pixels() -> None:
     from pydicom.uid import JPEG2000Lossless
 
-    from dicomviz import decode_pool
+    from dicomviz.pixels import pool as decode_pool
 
     geometry = dict(rows=40, columns=36, slices=20, intercept=-1024.0, shuffle_seed=3)
     plain = dicomviz.load(make_series(**geometry)).stacks[0]
@@ -158,7 +164,7 @@ def test_a_worker_that_dies_blanks_its_slices_and_the_next_build_recovers(
 ) -> None:
     from pydicom.uid import JPEG2000Lossless
 
-    from dicomviz import decode_pool
+    from dicomviz.pixels import pool as decode_pool
 
     files = make_series(rows=40, columns=36, slices=18, transfer_syntax=JPEG2000Lossless)
     stack = dicomviz.load(files).stacks[0]

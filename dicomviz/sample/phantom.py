@@ -16,7 +16,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
-from .errors import UsageError
+from dicomviz.errors import UsageError
 
 __all__ = ["SAMPLE_DESCRIPTION", "sample_series"]
 

@@ -17,8 +17,8 @@ from pydicom import Dataset
 from pydicom.datadict import keyword_for_tag
 from pydicom.tag import BaseTag
 
-from .errors import UsageError
-from .headers import (
+from dicomviz.errors import UsageError
+from dicomviz.tables.headers import (
     PER_FRAME_TAG,
     SHARED_TAG,
     VARYING_COLUMNS,
@@ -49,7 +49,7 @@ def varying_in_frames(images: Sequence[Image], *, max_depth: int = 16) -> pd.Dat
     the frame inside it (from 0, as ``Frame.index``; None for a single-frame file).
 
     Columns are :data:`FRAME_VARYING_COLUMNS`. Top-level elements are compared across files as
-    :func:`~dicomviz.headers.varying_elements` does (``path`` ""); functional-group elements
+    :func:`~dicomviz.tables.headers.varying_elements` does (``path`` ""); functional-group elements
     across images, ``path`` starting ``PerFrameFunctionalGroupsSequence[*]``. A frame's own
     group replaces the shared group of the same kind (PS3.3 C.7.6.16). An element missing from
     some images counts as varying, with ``(absent)`` as one of its values. A frame index outside

@@ -17,10 +17,16 @@ from itertools import combinations
 
 import numpy as np
 
-from .errors import Skipped
-from .frames import Frame
-from .notes import Note
-from .variants import FACETS, Facet, Variant, labels, with_vendor_diffusion
+from dicomviz.errors import Skipped
+from dicomviz.notes import Note
+from dicomviz.series.frames import Frame
+from dicomviz.series.variants import (
+    FACETS,
+    Facet,
+    Variant,
+    labels,
+    with_vendor_diffusion,
+)
 
 SAME_POSITION_MM = 0.01
 """Two images closer than this (in 3-D) are at the same position."""
@@ -261,7 +267,9 @@ def _digest(frame: Frame, digests: dict[tuple[int, int], bytes | None]) -> bytes
     they cannot be read (then the image is kept: nothing is dropped on a guess)."""
     key = (id(frame.file), frame.index)
     if key not in digests:
-        from .pixels import frame_values  # pixels imports frames; read only when needed
+        from dicomviz.pixels.decode import (
+            frame_values,  # pixels imports frames; read only when needed
+        )
 
         try:
             values = frame_values(frame)

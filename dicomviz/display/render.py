@@ -16,9 +16,9 @@ import numpy as np
 import plotly.colors
 from PIL import Image, ImageDraw, ImageFont
 
-from .errors import UsageError
-from .views import View
-from .windowing import Window, to_grey
+from dicomviz.display.views import View
+from dicomviz.display.windowing import Window, to_grey
+from dicomviz.errors import UsageError
 
 LABEL_COLOUR = (255, 210, 0)
 """Edge labels (A/P, R/L, S/I): yellow on the black border, as in the figures."""

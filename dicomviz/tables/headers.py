@@ -20,7 +20,7 @@ from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID
 
-from .errors import UsageError
+from dicomviz.errors import UsageError
 
 _ELEMENT_COLUMNS = ("tag", "keyword", "name", "VR", "value", "path", "depth", "private_creator")
 HEADER_COLUMNS = (*_ELEMENT_COLUMNS, "per_frame")  # True inside a frame's functional groups

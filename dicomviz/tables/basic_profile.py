@@ -67,7 +67,7 @@ class Profile:
 @functools.cache
 def profile() -> Profile:
     """The table shipped with the package, read on first use."""
-    text = resources.files("dicomviz").joinpath("data/basic_profile.csv").read_text("utf-8")
+    text = resources.files("dicomviz.tables").joinpath("data/basic_profile.csv").read_text("utf-8")
     return parse_profile(text)
 
 

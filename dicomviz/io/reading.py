@@ -20,11 +20,17 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import UID
 
-from .errors import BudgetError, InputFileError
-from .inputs import InputFile
-from .limits import Limits, bytes_text
-from .scan import LeanHeader, NeedMore, Unsupported, scan
-from .truncation import DEFLATED, UNDEFINED_LENGTH, element_name, meta_truncation, truncation
+from dicomviz.errors import BudgetError, InputFileError
+from dicomviz.io.inputs import InputFile
+from dicomviz.io.scan import LeanHeader, NeedMore, Unsupported, scan
+from dicomviz.io.truncation import (
+    DEFLATED,
+    UNDEFINED_LENGTH,
+    element_name,
+    meta_truncation,
+    truncation,
+)
+from dicomviz.limits import Limits, bytes_text
 
 PIXEL_DATA = 0x7FE00010
 FLOAT_PIXEL_DATA = 0x7FE00008

@@ -32,7 +32,7 @@ from pydicom import Dataset
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.multival import MultiValue
 
-from .basic_profile import CLEAN_DESCRIPTORS, PATIENT_CHARACTERISTICS, profile
+from dicomviz.tables.basic_profile import CLEAN_DESCRIPTORS, PATIENT_CHARACTERISTICS, profile
 
 REDACTED = "(hidden)"
 
@@ -77,8 +77,9 @@ _MONTHS = (
 
 
 def redact_table(table: pd.DataFrame, *, identifiers: Iterable[str] = ()) -> pd.DataFrame:
-    """A copy of a :func:`~dicomviz.headers.header_table` or
-    :func:`~dicomviz.headers.varying_elements` table with identifiers hidden (module docstring).
+    """A copy of a :func:`~dicomviz.tables.headers.header_table` or
+    :func:`~dicomviz.tables.headers.varying_elements` table with identifiers hidden (module
+    docstring).
 
     Text is cleaned of ``identifiers`` (give :func:`identifiers_of` the datasets shown) and of
     those read from the table's own hidden rows, which a clipped or summarised table may not

@@ -16,9 +16,9 @@ from dataclasses import astuple
 import numpy as np
 import plotly.graph_objects as go
 
-from .render import LABEL_COLOUR, plotly_colorscale, scale_bar_mm, scale_bar_text
-from .views import View, check_plane
-from .windowing import Window
+from dicomviz.display.render import LABEL_COLOUR, plotly_colorscale, scale_bar_mm, scale_bar_text
+from dicomviz.display.views import View, check_plane
+from dicomviz.display.windowing import Window
 
 PATIENT_DIRECTIONS = {"x": "L", "y": "P", "z": "S"}
 """DICOM LPS: a coordinate grows towards the patient's Left (x), Posterior (y), Superior (z);

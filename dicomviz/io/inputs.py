@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from .errors import Skipped
-from .limits import Limits, bytes_text
+from dicomviz.errors import Skipped
+from dicomviz.limits import Limits, bytes_text
 
 InputItem = str | os.PathLike[str] | tuple[str, bytes]
 

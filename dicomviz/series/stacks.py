@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydicom.dataset import Dataset
 
-from .errors import Skipped
-from .frames import Frame
-from .geometry import plane_name, slice_normal
-from .limits import Limits
-from .notes import Note
-from .reading import Header
-from .repeats import Volume4D, split_volumes
-from .slice_grid import slice_grid
+from dicomviz.errors import Skipped
+from dicomviz.geometry import plane_name, slice_normal
+from dicomviz.io.reading import Header
+from dicomviz.limits import Limits
+from dicomviz.notes import Note
+from dicomviz.series.frames import Frame
+from dicomviz.series.repeats import Volume4D, split_volumes
+from dicomviz.series.slice_grid import slice_grid
 
 ASSUMED_ORIENTATION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 _COSINE_TOLERANCE = 1e-3

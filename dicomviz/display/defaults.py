@@ -5,8 +5,8 @@ Plain policy on plain data, shared by the page and tested without a browser.
 
 from __future__ import annotations
 
-from .geometry import Plane
-from .series import Stack
+from dicomviz.geometry import Plane
+from dicomviz.series.stacks import Stack
 
 VOLUME_MIN_IMAGES = 32
 """From this many positioned images, a stack is a volume worth opening on coronal."""

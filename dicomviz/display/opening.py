@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import Plane
-from .series import Stack
-from .views import View
-from .volume import Volume
-from .windowing import CT_PRESETS, Window
+from dicomviz.display.views import View
+from dicomviz.display.windowing import CT_PRESETS, Window
+from dicomviz.geometry import Plane
+from dicomviz.pixels.volume import Volume
+from dicomviz.series.stacks import Stack
 
 THREE_PLANES_MIN_SLICES = 64
 THREE_PLANES_MAX_ANISOTROPY = 2.5
@@ -57,7 +57,7 @@ def acquired_plane(stack: Stack) -> Plane:
     """The patient plane nearest to the slices (an oblique stack's nearest one)."""
     if stack.plane in ("axial", "coronal", "sagittal"):
         return stack.plane  # type: ignore[return-value]
-    from .geometry import slice_normal
+    from dicomviz.geometry import slice_normal
 
     axis = int(np.argmax(np.abs(slice_normal(stack.orientation))))
     return ("sagittal", "coronal", "axial")[axis]  # type: ignore[return-value]

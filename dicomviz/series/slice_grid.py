@@ -19,7 +19,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from .notes import Note
+from dicomviz.notes import Note
 
 REGULAR_TOLERANCE = 0.15
 """Slices within this fraction of the spacing (plus 0.005 mm) of one regular grid count as

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydicom.dataset import Dataset
 
-from .errors import DicomvizError, UsageError
+from dicomviz.errors import DicomvizError, UsageError
 
 with warnings.catch_warnings():
     # Importing nibabel.nicom warns that its DICOM *readers* are experimental; we use only its

@@ -19,9 +19,9 @@ from concurrent.futures.process import BrokenProcessPool
 import numpy as np
 from pydicom.uid import JPEG2000TransferSyntaxes, JPEGLSTransferSyntaxes, JPEGTransferSyntaxes
 
-from .frames import Frame
-from .pixels import decode, frame_dataset
-from .reading import number_of_frames
+from dicomviz.io.reading import number_of_frames
+from dicomviz.pixels.decode import decode, frame_dataset
+from dicomviz.series.frames import Frame
 
 SLOW_SYNTAXES = frozenset(
     str(uid) for uid in (*JPEG2000TransferSyntaxes, *JPEGLSTransferSyntaxes, *JPEGTransferSyntaxes)

@@ -17,9 +17,9 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate, get_frame
 from pydicom.uid import JPEG2000TransferSyntaxes, JPEGLSTransferSyntaxes, JPEGTransferSyntaxes
 
-from .frames import Frame
-from .reading import DicomFile, number_of_frames
-from .truncation import UNDEFINED_LENGTH
+from dicomviz.io.reading import DicomFile, number_of_frames
+from dicomviz.io.truncation import UNDEFINED_LENGTH
+from dicomviz.series.frames import Frame
 
 # JPEG start-of-frame markers (ITU T.81 B.1.1.3; 0xF7 is JPEG-LS SOF55): not DHT, JPG, DAC.
 _SOF_MARKERS = frozenset({*range(0xC0, 0xD0)} - {0xC4, 0xC8, 0xCC} | {0xF7})

@@ -13,15 +13,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .decode_pool import DecoderCrashed, decode_all, worth_pooling
-from .errors import BudgetError
-from .frames import Frame
-from .geometry import make_affine
-from .limits import Limits, bytes_text
-from .mosaic import tile as mosaic_tile
-from .notes import Note
-from .pixels import frame_values, is_colour, read_stored_into, stored_range
-from .series import Stack
+from dicomviz.errors import BudgetError
+from dicomviz.geometry import make_affine
+from dicomviz.limits import Limits, bytes_text
+from dicomviz.notes import Note
+from dicomviz.pixels.decode import (
+    frame_values,
+    is_colour,
+    read_stored_into,
+    stored_range,
+)
+from dicomviz.pixels.pool import DecoderCrashed, decode_all, worth_pooling
+from dicomviz.series.frames import Frame
+from dicomviz.series.mosaic import tile as mosaic_tile
+from dicomviz.series.stacks import Stack
 
 Progress = Callable[[float, str], None]
 _INT16 = np.iinfo(np.int16)

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
-from .errors import InputFileError
-from .mosaic import Mosaic, MosaicError, mosaic_of
-from .reading import DicomFile, Header, first_item, number_of_frames
-from .variants import Variant, variant_of, variant_of_groups
+from dicomviz.errors import InputFileError
+from dicomviz.io.reading import DicomFile, Header, first_item, number_of_frames
+from dicomviz.series.mosaic import Mosaic, MosaicError, mosaic_of
+from dicomviz.series.variants import Variant, variant_of, variant_of_groups
 
 Vector = tuple[float, float, float]
 

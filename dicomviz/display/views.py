@@ -18,11 +18,11 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import UsageError
-from .geometry import PLANES, Plane, nearest_patient_axes, obliquity_degrees
-from .notes import Note
-from .parallel import int_sum
-from .volume import Volume
+from dicomviz.errors import UsageError
+from dicomviz.geometry import PLANES, Plane, nearest_patient_axes, obliquity_degrees
+from dicomviz.notes import Note
+from dicomviz.pixels.parallel import int_sum
+from dicomviz.pixels.volume import Volume
 
 Mode = Literal["slice", "max", "min", "mean"]
 MODES: tuple[Mode, ...] = ("slice", "max", "min", "mean")

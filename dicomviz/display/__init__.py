@@ -1,0 +1,2 @@
+"""Volumes to pictures: views along the patient's planes, projections, windows, the opening
+picture, Plotly figures and PNGs."""
