@@ -13,6 +13,7 @@ from dicomviz.errors import BudgetError, InputFileError, Skipped
 from dicomviz.io.inputs import InputItem, gather
 from dicomviz.io.reading import DicomFile, number_of_frames, read_dicom
 from dicomviz.limits import Limits
+from dicomviz.pixels.decode import frame_digest
 from dicomviz.series.frames import Frame, frames_of
 from dicomviz.series.stacks import Stack, build_stacks
 
@@ -73,7 +74,7 @@ def load(
         frames.extend(file_frames)
         if progress and (n % 16 == 0 or n == total):
             progress(n / max(total, 1), f"read {n} of {total} files")
-    stacks, unplaced = build_stacks(frames, limits)
+    stacks, unplaced = build_stacks(frames, limits, frame_digest)
     skipped.extend(unplaced)
     files_read = total + len(gathered.skipped)
     return Study(tuple(stacks), tuple(skipped), files_read)

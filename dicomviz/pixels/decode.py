@@ -7,11 +7,11 @@ JPEG, JPEG-LS, JPEG 2000 and RLE). Colour images become luminance.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
 
 import numpy as np
-import pydicom.pixels
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate, get_frame
@@ -73,9 +73,28 @@ def frame_values(frame: Frame) -> np.ndarray:
     return decode(small)
 
 
+def frame_digest(frame: Frame) -> bytes | None:
+    """A hash of a stored frame's decoded values (for telling true duplicates), in one canonical
+    type so big-endian, signed and unsigned copies of one image compare equal; None when the
+    pixels cannot be read."""
+    try:
+        values = frame_values(frame)
+        common = np.dtype("<i8") if values.dtype.kind in "iub" else np.dtype("<f8")
+        values = np.ascontiguousarray(values, dtype=common)
+        return hashlib.blake2b(values.tobytes(), digest_size=16).digest()
+    except Exception:
+        return None
+    except BaseException as exc:  # a Rust decoder's PanicException
+        if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+            raise
+        return None
+
+
 def decode(ds: Dataset, index: int | None = None) -> np.ndarray:
     """Decode one frame of (compressed or unusual) pixel data through pydicom's decoders,
     colour reduced to luminance. Runs in worker processes too (see decode_pool)."""
+    import pydicom.pixels  # imports Pillow and every codec plugin: only when decoding
+
     values = pydicom.pixels.pixel_array(ds, index=index)
     if ds.get("PhotometricInterpretation") == "PALETTE COLOR":
         values = pydicom.pixels.apply_color_lut(values, ds)

@@ -21,12 +21,6 @@ from pydicom.dataset import Dataset
 
 from dicomviz.errors import DicomvizError, UsageError
 
-with warnings.catch_warnings():
-    # Importing nibabel.nicom warns that its DICOM *readers* are experimental; we use only its
-    # CSA parser, which dcmstack, heudiconv and others have relied on for years.
-    warnings.filterwarnings("ignore", "The DICOM readers are highly experimental", UserWarning)
-    from nibabel.nicom import csareader
-
 Vector = tuple[float, float, float]
 
 MAX_MOSAIC_SLICES = 1024
@@ -182,6 +176,16 @@ def tile(values: np.ndarray, mosaic: Mosaic, k: int) -> np.ndarray:
     return values[top : top + mosaic.tile_rows, left : left + mosaic.tile_columns]
 
 
+def _csareader() -> Any:
+    """nibabel's CSA parser, imported when a mosaic is met (nibabel and scipy take ~0.3 s)."""
+    with warnings.catch_warnings():
+        # Importing nibabel.nicom warns that its DICOM *readers* are experimental; we use only
+        # its CSA parser, which dcmstack, heudiconv and others have relied on for years.
+        warnings.filterwarnings("ignore", "The DICOM readers are highly experimental", UserWarning)
+        from nibabel.nicom import csareader
+    return csareader
+
+
 def _get(ds: Any, keyword: str) -> Any:
     # pydicom converts raw elements lazily; in a hostile file that conversion can raise almost
     # anything, and this module promises MosaicError only.
@@ -217,7 +221,7 @@ def _csa_image_header(ds: Dataset) -> dict[str, Any] | None:
         value = ds.private_block(0x0029, "SIEMENS CSA HEADER")[0x10].value
         if not isinstance(value, bytes) or not 0 < len(value) <= MAX_CSA_BYTES:
             return None
-        csa = csareader.read(value)
+        csa = _csareader().read(value)
     except Exception:
         return None
     return csa if isinstance(csa, dict) and isinstance(csa.get("tags"), dict) else None

@@ -9,9 +9,8 @@ when nothing says, by acquisition order.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -28,6 +27,8 @@ from dicomviz.series.variants import (
     with_vendor_diffusion,
 )
 
+Digest = Callable[[Frame], bytes | None]
+"""A frame's pixel digest, or None when its pixels cannot be read."""
 SAME_POSITION_MM = 0.01
 """Two images closer than this (in 3-D) are at the same position."""
 _MOST_FACETS = 3
@@ -58,13 +59,19 @@ def position_slots(frames: Sequence[Frame], normal: np.ndarray) -> list[list[Fra
 
 
 def split_volumes(
-    frames: Sequence[Frame], normal: np.ndarray, skipped: list[Skipped]
+    frames: Sequence[Frame],
+    normal: np.ndarray,
+    skipped: list[Skipped],
+    digest: Digest | None = None,
 ) -> tuple[list[Volume4D], Note | None]:
     """The volumes among ``frames`` (one grid, all with positions) and a note saying how they
-    were told apart; duplicates are appended to ``skipped``."""
+    were told apart; duplicates are appended to ``skipped``. ``digest`` gives a frame's pixel
+    digest (the pixel layer's ``frame_digest``); without it no image counts as a duplicate."""
     digests: dict[tuple[int, int], bytes | None] = {}
     twins: list[tuple[Frame, Frame]] = []
-    slots = [_without_duplicates(slot, twins, digests) for slot in position_slots(frames, normal)]
+    slots = [
+        _without_duplicates(slot, twins, digests, digest) for slot in position_slots(frames, normal)
+    ]
     skipped.extend(_said_once_per_file(twins))
     depth = max(len(slot) for slot in slots)
     kept = [f for slot in slots for f in slot]
@@ -191,6 +198,7 @@ def _without_duplicates(
     slot: list[Frame],
     twins: list[tuple[Frame, Frame]],
     digests: dict[tuple[int, int], bytes | None],
+    digest: Digest | None,
 ) -> list[Frame]:
     """Images that repeat another one of this position exactly (same describing values, same
     pixels) are left out, each with its twin in ``twins``; the first in acquisition order is
@@ -199,7 +207,7 @@ def _without_duplicates(
         return slot
     kept: list[Frame] = []
     for frame in sorted(slot, key=lambda f: f.variant.order):
-        twin = next((k for k in kept if _same_image(k, frame, digests)), None)
+        twin = next((k for k in kept if _same_image(k, frame, digests, digest)), None)
         if twin is None:
             kept.append(frame)
         else:
@@ -234,10 +242,12 @@ def _said_once_per_file(twins: list[tuple[Frame, Frame]]) -> list[Skipped]:
     return said
 
 
-def _same_image(a: Frame, b: Frame, digests: dict[tuple[int, int], bytes | None]) -> bool:
+def _same_image(
+    a: Frame, b: Frame, digests: dict[tuple[int, int], bytes | None], digest: Digest | None
+) -> bool:
     if _describing(a) != _describing(b):
         return False
-    first, second = _digest(a, digests), _digest(b, digests)
+    first, second = _digest(a, digests, digest), _digest(b, digests, digest)
     return first is not None and first == second
 
 
@@ -262,26 +272,13 @@ def _describing(frame: Frame) -> tuple:
     )
 
 
-def _digest(frame: Frame, digests: dict[tuple[int, int], bytes | None]) -> bytes | None:
-    """A hash of the stored frame's decoded values (a whole mosaic for its tiles), or None when
-    they cannot be read (then the image is kept: nothing is dropped on a guess)."""
+def _digest(
+    frame: Frame, digests: dict[tuple[int, int], bytes | None], digest: Digest | None
+) -> bytes | None:
+    """The stored frame's pixel digest (a whole mosaic for its tiles), once per stored frame;
+    None without a digest function or when the pixels cannot be read (the image is then kept:
+    nothing is dropped on a guess)."""
     key = (id(frame.file), frame.index)
     if key not in digests:
-        from dicomviz.pixels.decode import (
-            frame_values,  # pixels imports frames; read only when needed
-        )
-
-        try:
-            values = frame_values(frame)
-            # One canonical type, so that big-endian, signed and unsigned copies of one image
-            # compare equal.
-            common = np.dtype("<i8") if values.dtype.kind in "iub" else np.dtype("<f8")
-            values = np.ascontiguousarray(values, dtype=common)
-            digests[key] = hashlib.blake2b(values.tobytes(), digest_size=16).digest()
-        except Exception:
-            digests[key] = None
-        except BaseException as exc:  # a Rust decoder's PanicException
-            if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
-                raise
-            digests[key] = None
+        digests[key] = digest(frame) if digest is not None else None
     return digests[key]

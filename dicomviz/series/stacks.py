@@ -21,7 +21,7 @@ from dicomviz.io.reading import Header
 from dicomviz.limits import Limits
 from dicomviz.notes import Note
 from dicomviz.series.frames import Frame
-from dicomviz.series.repeats import Volume4D, split_volumes
+from dicomviz.series.repeats import Digest, Volume4D, split_volumes
 from dicomviz.series.slice_grid import slice_grid
 
 ASSUMED_ORIENTATION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
@@ -95,12 +95,13 @@ class Stack:
 
 
 def build_stacks(
-    frames: Iterable[Frame], limits: Limits | None = None
+    frames: Iterable[Frame], limits: Limits | None = None, digest: Digest | None = None
 ) -> tuple[list[Stack], list[Skipped]]:
     """Group frames into stacks; frames that cannot be placed come back as Skipped records.
 
     A series is split by grid (orientation and matrix), then each grid into the volumes of a
-    4-D series where images share positions; stacks are numbered in that order.
+    4-D series where images share positions; stacks are numbered in that order. ``digest``
+    (a frame's pixel digest) lets identical images at one position count as duplicates.
     """
     limits = limits or Limits()
     skipped: list[Skipped] = []
@@ -119,7 +120,7 @@ def build_stacks(
             common.append(_split_note(grids))
         number = 0
         for grid_number, grid in enumerate(grids, start=1):
-            volumes, note = _volumes(grid, skipped)
+            volumes, note = _volumes(grid, skipped, digest)
             for volume in volumes:
                 number += 1
                 said = [*common, _this_volume(note, volume.label)] if note else common
@@ -220,7 +221,9 @@ def _split_by_grid(frames: list[Frame]) -> list[list[Frame]]:
     return [members for _, members in groups]
 
 
-def _volumes(grid: list[Frame], skipped: list[Skipped]) -> tuple[list[Volume4D], str | None]:
+def _volumes(
+    grid: list[Frame], skipped: list[Skipped], digest: Digest | None
+) -> tuple[list[Volume4D], str | None]:
     """The volumes of one grid. Frames without a position cannot be placed among positioned
     ones (skipped, said why); without positions at all, one stack in InstanceNumber order."""
     placed = [f for f in grid if f.position is not None]
@@ -236,7 +239,7 @@ def _volumes(grid: list[Frame], skipped: list[Skipped]) -> tuple[list[Volume4D],
                 )
             )
     normal = slice_normal(grid[0].orientation or ASSUMED_ORIENTATION)
-    return split_volumes(placed, normal, skipped)
+    return split_volumes(placed, normal, skipped, digest)
 
 
 def _this_volume(note: str, label: str) -> Note:
