@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("dicomviz.tables",),
     ("dicomviz.catalog",),
     ("dicomviz.sample",),
+    ("dicomviz.hosting",),
     ("dicomviz.cli", "dicomviz.__main__"),
     ("dicomviz",),
 )
