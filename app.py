@@ -18,14 +18,14 @@ import streamlit as st
 
 import dicomviz
 from dicomviz import catalog, notes
-from dicomviz.display import defaults, figures, opening, render, views, windowing
+from dicomviz.display import figures, modes, opening, render, views, windowing
+from dicomviz.geometry import PLANES
 from dicomviz.io.inputs import content_digest
 from dicomviz.sample.phantom import SAMPLE_DESCRIPTION, sample_series
 from dicomviz.tables import frame_headers, headers, privacy
 
-PLANES = ("axial", "coronal", "sagittal")
-PLANE_CHOICES = ["Axial", "Coronal", "Sagittal", "All three"]
-MODE_NAMES = {"Slice": "slice", "MIP": "max", "MinIP": "min", "Mean (AIP)": "mean"}
+PLANE_CHOICES = [*(plane.capitalize() for plane in PLANES), "All three"]
+MODE_LABELS = {mode.label: mode for mode in modes.REGISTRY}
 AUTOMATIC = "Automatic"
 CACHE = {"max_entries": 4, "ttl": 3600, "show_spinner": False}
 
@@ -104,10 +104,9 @@ def compute_view(
     mode: str,
     index: int,
     slab: tuple[int, int],
-    _canon: views.Canonical,
-    units: str,
+    _canon: dicomviz.Volume,
 ) -> views.View:
-    return views.make_view(_canon, plane, mode, index=index, slab=slab, units=units)
+    return views.make_view(_canon, plane, mode, index=index, slab=slab)
 
 
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
@@ -182,17 +181,18 @@ def read_study(source: Source) -> dicomviz.Study:
 
 @dataclass(frozen=True)
 class Built:
-    """A stack's volume, seen on patient axes, and how it opens."""
+    """A stack's volume as built, the same on patient axes (views.canonical), and the planes
+    it opens on."""
 
     volume: dicomviz.Volume
-    canon: views.Canonical
-    picture: opening.Picture
+    canon: dicomviz.Volume
+    planes: tuple[str, ...]
 
 
 def read_volume(source: Source, stack: dicomviz.Stack) -> Built:
     def compute(progress: Callable[[float, str], None]) -> Built:
         volume = dicomviz.build_volume(stack, progress=progress)
-        return Built(volume, views.canonical(volume), opening.opening(stack, volume))
+        return Built(volume, views.canonical(volume), opening.opening_planes(stack))
 
     return filled(volume_slot(source.digest, stack.id), compute, "Building the volume…")
 
@@ -205,7 +205,7 @@ def label_identifiers(digest: str, _study: dicomviz.Study) -> frozenset[str]:
     for uid in dict.fromkeys(s.series_uid for s in _study.stacks):
         stack = _study.find(uid)
         try:
-            found |= privacy.identifiers_of(stack.first)
+            found |= privacy.identifiers_of(stack.first_dataset())
         except dicomviz.DicomvizError:
             continue  # that file's whole header cannot be read: its description is not shown
     return frozenset(found)
@@ -313,24 +313,24 @@ def view_controls(built: Built, stack_key: str) -> ViewControls:
     """Plane(s), mode, and per-plane slice index or slab, all from the sidebar. A series opens
     on its own plane(s); "All three" stays when switching series."""
     st.sidebar.header("View")
-    canon, picture = built.canon, built.picture
+    canon = built.canon
     before = st.session_state.get("shown_stack")
     if before != stack_key:
         # A new upload opens on its own plane(s); another series of it keeps "All three".
         other_upload = before is None or before.split("-")[0] != stack_key.split("-")[0]
         st.session_state["shown_stack"] = stack_key
         if other_upload or st.session_state.get("plane") != "All three":
-            three = len(picture.planes) == 3
-            st.session_state["plane"] = "All three" if three else picture.planes[0].capitalize()
+            three = len(built.planes) == 3
+            st.session_state["plane"] = "All three" if three else built.planes[0].capitalize()
     layout = st.sidebar.radio("Plane", PLANE_CHOICES, horizontal=True, key="plane")
-    mode = MODE_NAMES[
+    how = MODE_LABELS[
         st.sidebar.radio(
             "Mode",
-            list(MODE_NAMES),
+            list(MODE_LABELS),
             index=0,
             horizontal=True,
             key="mode",
-            help="\n".join(f"**{name}**: {views.MODE_HELP[m]}" for name, m in MODE_NAMES.items()),
+            help="\n".join(f"**{m.label}**: {m.help}" for m in modes.REGISTRY),
         )
     ]
     planes = list(PLANES) if layout == "All three" else [layout.lower()]
@@ -341,15 +341,16 @@ def view_controls(built: Built, stack_key: str) -> ViewControls:
         key = f"index-{plane}-{stack_key}"
         st.session_state.setdefault(key, depth // 2 + 1)  # slices count from 1 on the page
         indices[plane] = st.session_state[key] - 1
-        slab_key = f"slab-{plane}-{mode == 'min'}-{stack_key}"
-        start, stop = defaults.default_slab(depth, spacing, mode)
+        # Modes that open on the same slab share it.
+        slab_key = f"slab-{plane}-{how.opening_slab_mm}-{stack_key}"
+        start, stop = how.opening_slab(depth, spacing)
         st.session_state.setdefault(slab_key, (start + 1, stop))  # from 1, both ends included
         if plane not in planes:
             slabs[plane] = _zero_based(st.session_state[slab_key])
             continue
         if depth < 2:
             st.sidebar.caption(f"{plane.capitalize()}: a single slice")
-        elif mode == "slice":
+        elif not how.projects:
             number = st.sidebar.slider(f"{plane.capitalize()} slice", 1, depth, key=key)
             indices[plane] = number - 1
         else:
@@ -361,7 +362,7 @@ def view_controls(built: Built, stack_key: str) -> ViewControls:
                 f"{count} slice{'s' if count != 1 else ''}, {count * spacing:.1f} mm"
             )
         slabs[plane] = _zero_based(st.session_state[slab_key])
-    return ViewControls(planes, mode, indices, slabs)
+    return ViewControls(planes, how.name, indices, slabs)
 
 
 def _zero_based(slab: tuple[int, int]) -> tuple[int, int]:
@@ -370,17 +371,15 @@ def _zero_based(slab: tuple[int, int]) -> tuple[int, int]:
 
 
 def window_controls(built: Built, mode: str, first_view: views.View) -> Display:
-    """Preset and center/width. A new series or mode starts on its own automatic window (the
-    opening picture's for slices; for projections one fitted to the projection)."""
+    """Preset and center/width. A new series or mode starts on its own automatic window, the
+    one ``project`` draws with (opening.initial_window: for slices the opening picture's, for
+    projections one fitted to the projection)."""
     st.sidebar.header("Display")
     volume = built.volume
     situation = (volume.stack_id, mode)
     if st.session_state.get("window_for") != situation:
         st.session_state["window_for"] = situation
-        if mode == "slice":
-            automatic = (built.picture.window, built.picture.why)
-        else:
-            automatic = opening.initial_window(volume, mode, first_view)
+        automatic = opening.initial_window(volume, mode, first_view)
         st.session_state["automatic"] = automatic
         st.session_state["preset"] = AUTOMATIC
         _set_window(automatic[0])
@@ -426,22 +425,21 @@ def _parsed_window(center: str, width: str) -> windowing.Window | None:
         return None
 
 
-def on_click(plane: str, shape: tuple, stack_key: str, view: views.View) -> None:
+def on_click(plane: str, canon: dicomviz.Volume, stack_key: str, view: views.View) -> None:
     """Linked views: a click in one view moves the other planes' slices there."""
     state = st.session_state.get(f"figure-{plane}")
     points = state.selection.points if state and state.selection else []
     if not points:
         return  # a second click on the same point sends an empty selection
     row, col = view.rows.index(points[0]["y"]), view.columns.index(points[0]["x"])
-    for other, index in views.linked_indices(plane, row, col, shape).items():
+    for other, index in views.linked_indices(canon, plane, row, col).items():
         st.session_state[f"index-{other}-{stack_key}"] = int(index) + 1
 
 
 def show_views(
     source: Source,
     stack: dicomviz.Stack,
-    canon: views.Canonical,
-    units: str,
+    canon: dicomviz.Volume,
     controls: ViewControls,
     display: Display,
 ) -> list[views.View]:
@@ -458,14 +456,13 @@ def show_views(
             controls.indices[plane],
             controls.slabs[plane],
             canon,
-            units,
         )
         figure = figures.view_figure(
             view,
             display.window,
             colormap=display.colormap,
             clickable=True,
-            crosshair=views.crosshair_pixel(plane, controls.indices, canon.array.shape),
+            crosshair=views.crosshair_pixel(canon, plane, controls.indices),
             height=460 if len(controls.planes) > 1 else 640,
             depth=figures.slab_position(canon.affine, view.plane, view.slab),
         )
@@ -473,7 +470,7 @@ def show_views(
             figure,
             key=f"figure-{plane}",
             selection_mode="points",
-            on_select=partial(on_click, plane, canon.array.shape, stack_key, view),
+            on_select=partial(on_click, plane, canon, stack_key, view),
             config={"doubleClick": "reset", "displaylogo": False},
         )
         shown.append(view)
@@ -549,7 +546,7 @@ def shown_frame(
     return None
 
 
-def downloads(shown: list[views.View], canon: views.Canonical, display: Display) -> None:
+def downloads(shown: list[views.View], canon: dicomviz.Volume, display: Display) -> None:
     """What is on screen as one PNG (all three planes side by side when three are shown). Made
     only when asked for (deferred), so reruns do not pay for encoding it."""
     titles = [
@@ -608,11 +605,11 @@ def main() -> None:
     first = controls.planes[0]
     first_view = compute_view(
         source.digest, stack.id, first, controls.mode, controls.indices[first],
-        controls.slabs[first], built.canon, built.volume.units,
+        controls.slabs[first], built.canon,
     )  # fmt: skip
     display = window_controls(built, controls.mode, first_view)
     summary(study, source, built, stack)
-    shown = show_views(source, stack, built.canon, built.volume.units, controls, display)
+    shown = show_views(source, stack, built.canon, controls, display)
     downloads(shown, built.canon, display)
     header_panel(study, stack, source, shown_frame(stack, built.volume, controls))
 

@@ -8,11 +8,13 @@ close to real CT (RLE about 2.3:1, JPEG 2000 lossless about 3.1:1), unlike rando
 
 Positions run head first, feet to head along +z, 375 mm long whatever the slice count (100 slices
 are 3.75 mm apart, 300 are 1.25 mm, 600 are 0.625 mm), 0.7 mm pixels, axial orientation.
+
+Files are written through ``dicomviz.sample.writer`` (UIDs, common attributes, Part 10), like the
+sample and the test series; the repository root must be on ``sys.path`` (``run.py`` puts it).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import (
     CTImageStorage,
@@ -29,12 +31,21 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from dicomviz.sample.writer import (
+    image_dataset,
+    part10_bytes,
+    set_pixel_data,
+    set_pixel_module,
+    uid,
+)
+
 ROWS = COLS = 512
 PIXEL_MM = 0.7
 LENGTH_MM = 375.0
 INTERCEPT = -1024
 PADDING = -2000  # stored value outside the reconstruction circle (GE)
-VERSION = "3"  # bump when the content below changes, so caches regenerate
+VERSION = "4"  # bump when the bytes written change, so caches regenerate
+NOISE_SEED = 3  # the noise of version 3, kept so pixel values (and compression) stay comparable
 
 SYNTAXES = {"unc": ExplicitVRLittleEndian, "rle": RLELossless, "j2k": JPEG2000Lossless}
 
@@ -50,8 +61,7 @@ class SeriesSpec:
 
 
 def _uid(*parts: object) -> str:
-    digest = hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()
-    return "2.25." + str(int(digest[:30], 16))
+    return uid("dicomviz.bench", *parts)
 
 
 class _Grid:
@@ -120,39 +130,40 @@ def slice_hu(g: _Grid, t: float, rng: np.random.Generator) -> np.ndarray:
 
 def _header(spec: SeriesSpec, k: int, z: float, spacing: float) -> Dataset:
     """A CT Image header close to a GE export: about 210 elements with private groups."""
-    series_uid = _uid("series", spec.name, VERSION)
-    sop_uid = _uid("sop", spec.name, VERSION, k)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = "1.2.826.0.1.3680043.8.498.1"
-    meta.ImplementationVersionName = "DICOMVIZ_BENCH"
-    ds = Dataset()
-    ds.file_meta = meta
+    ds = image_dataset(
+        sop_class_uid=CTImageStorage,
+        sop_instance_uid=_uid("sop", spec.name, VERSION, k),
+        study_uid=_uid("study", VERSION),
+        series_uid=_uid("series", spec.name, VERSION),
+        frame_of_reference_uid=_uid("for", VERSION),
+        modality="CT",
+        instance_number=spec.slices - k,  # head first: instance 1 is the top slice
+        patient_name="BENCH^SYNTHETIC",
+        patient_id="BENCH0001",
+        series_number={"unc": 2, "rle": 3, "j2k": 4}[spec.kind],
+        series_description=f"BENCH {spec.name.upper()} STANDARD",
+        manufacturer="GE MEDICAL SYSTEMS",
+        study_date="20260301",
+        study_time="101000",
+        study_id="1234",
+    )
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
     ds.InstanceCreationDate, ds.InstanceCreationTime = "20260301", "101500"
-    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop_uid
-    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = "20260301"
-    ds.StudyTime, ds.SeriesTime = "101000", "101200"
+    ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = "20260301"
+    ds.SeriesTime = "101200"
     ds.AcquisitionTime = ds.ContentTime = f"1012{k % 60:02d}.{k:06d}"
     ds.AccessionNumber = "A0001234"
-    ds.Modality = "CT"
-    ds.Manufacturer = "GE MEDICAL SYSTEMS"
     ds.InstitutionName = "Synthetic Hospital"
     ds.InstitutionAddress = "1 Nowhere Road"
     ds.ReferringPhysicianName = "REFERRER^SYNTHETIC"
     ds.StationName = "CT01"
     ds.StudyDescription = "CT CHEST ABDOMEN PELVIS"
     ds.ProcedureCodeSequence = Sequence([_code("IMG1234", "L", "CT CHEST ABD PELVIS W")])
-    ds.SeriesDescription = f"BENCH {spec.name.upper()} STANDARD"
     ds.InstitutionalDepartmentName = "Radiology"
     ds.OperatorsName = "TECH^A"
     ds.ManufacturerModelName = "Revolution CT"
     ds.ReferencedImageSequence = Sequence([_ref(_uid("scout", spec.name, i)) for i in range(2)])
-    ds.PatientName = "BENCH^SYNTHETIC"
-    ds.PatientID = "BENCH0001"
     ds.PatientBirthDate = "19600101"
     ds.PatientSex = "O"
     ds.PatientAge = "066Y"
@@ -178,7 +189,6 @@ def _header(spec: SeriesSpec, k: int, z: float, spacing: float) -> Dataset:
     ds.GeneratorPower = "28000"
     ds.FocalSpots = "0.700000"
     ds.ConvolutionKernel = "STANDARD"
-    ds.PatientPosition = "HFS"
     ds.RevolutionTime = 0.5
     ds.SingleCollimationWidth = 0.625
     ds.TotalCollimationWidth = 40.0
@@ -189,12 +199,7 @@ def _header(spec: SeriesSpec, k: int, z: float, spacing: float) -> Dataset:
     ds.CTDIPhantomTypeCodeSequence = Sequence(
         [_code("113691", "DCM", "IEC Body Dosimetry Phantom")]
     )
-    ds.StudyInstanceUID = _uid("study", VERSION)
-    ds.SeriesInstanceUID = series_uid
-    ds.StudyID = "1234"
-    ds.SeriesNumber = {"unc": 2, "rle": 3, "j2k": 4}[spec.kind]
     ds.AcquisitionNumber = 1
-    ds.InstanceNumber = spec.slices - k  # head first: instance 1 is the top slice
     ds.ImagePositionPatient = [
         f"{-(COLS - 1) / 2 * PIXEL_MM:.4f}",
         f"{-(ROWS - 1) / 2 * PIXEL_MM:.4f}",
@@ -208,16 +213,11 @@ def _header(spec: SeriesSpec, k: int, z: float, spacing: float) -> Dataset:
         "1.000000",
         "-0.000000",
     ]
-    ds.FrameOfReferenceUID = _uid("for", VERSION)
     ds.PositionReferenceIndicator = "XY"
     ds.SliceLocation = f"{z:.4f}"
     ds.ImagesInAcquisition = spec.slices
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = ROWS, COLS
+    set_pixel_module(ds, (ROWS, COLS), np.int16)
     ds.PixelSpacing = [f"{PIXEL_MM:g}", f"{PIXEL_MM:g}"]
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
-    ds.PixelRepresentation = 1
     ds.PixelPaddingValue = PADDING
     ds.WindowCenter, ds.WindowWidth = ["40", "-600"], ["400", "1500"]
     ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "-1024", "1", "HU"
@@ -272,23 +272,19 @@ def _private_groups(ds: Dataset, k: int, z: float) -> None:
 
 
 def _write_slice(args: tuple[SeriesSpec, int, str]) -> int:
-    from pydicom import dcmwrite
-
     spec, k, folder = args
     spacing = LENGTH_MM / spec.slices
     z = -LENGTH_MM / 2 + (k + 0.5) * spacing
-    rng = np.random.default_rng([int(VERSION), spec.slices, k])
+    rng = np.random.default_rng([NOISE_SEED, spec.slices, k])
     stored = slice_hu(_grid(), k / max(spec.slices - 1, 1), rng)
     ds = _header(spec, k, z, spacing)
-    ds.PixelData = stored.tobytes()
-    if spec.kind == "rle":
-        ds.compress(RLELossless, encoding_plugin="pylibjpeg", generate_instance_uid=False)
-    elif spec.kind == "j2k":
-        ds.compress(JPEG2000Lossless, generate_instance_uid=False)
+    plugin = "pylibjpeg" if spec.kind == "rle" else ""  # pydicom's own RLE encoder is slow
+    set_pixel_data(ds, stored, SYNTAXES[spec.kind], plugin=plugin)
     # File names follow the instance number, as most exports do; slices are not in z order.
     path = Path(folder) / f"IM-0001-{ds.InstanceNumber:04d}.dcm"
-    dcmwrite(path, ds, enforce_file_format=True)
-    return path.stat().st_size
+    data = part10_bytes(ds, version_name="DICOMVIZ_BENCH")
+    path.write_bytes(data)
+    return len(data)
 
 
 _GRID: _Grid | None = None

@@ -87,11 +87,23 @@ def _page_targets(page: dict | None) -> list[dict]:
     ]
 
 
+def _cli_targets(cli: dict | None) -> list[dict]:
+    if not cli:
+        return []
+    name = (
+        f"python -m dicomviz project (coronal max), whole process / SimpleITK script "
+        f"(median of {cli['repeats']})"
+    )
+    seconds = cli["seconds"]
+    return [_row(name, seconds["dicomviz"], seconds["simpleitk"], cli["limit"])]
+
+
 def targets(results: dict, config: dict) -> list[dict]:
     return (
         _build_targets(results["builds"], config)
         + _view_targets(results)
         + _page_targets(results.get("page"))
+        + _cli_targets(results.get("cli"))
     )
 
 
@@ -250,9 +262,26 @@ def _page(page: dict) -> list[str]:
     return out
 
 
+def _cli(cli: dict) -> list[str]:
+    out = [
+        f"\n### Command line, whole processes: {cli['folder']} (median of {cli['repeats']})\n",
+        "| command | wall, median | min–max | CPU (user + system) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, seconds in cli["seconds"].items():
+        low, high = cli["min_max"][name]
+        out.append(
+            f"| `{name}` | {fmt_s(seconds)} | {fmt_s(low)}–{fmt_s(high)} | "
+            f"{fmt_s(cli['cpu_seconds'][name])} |"
+        )
+    return out
+
+
 def markdown(results: dict) -> str:
     out = _machine(results) + _targets(results) + _builds(results) + _phases(results)
     out += _projections(results) + _figures(results)
     if results.get("page"):
         out += _page(results["page"])
+    if results.get("cli"):
+        out += _cli(results["cli"])
     return "\n".join(out) + "\n"

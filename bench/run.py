@@ -8,7 +8,11 @@ run, medians over ``--repeats`` rounds:
   its peak resident memory is its own; compressed series (RLE, JPEG 2000) too;
 - each projection mode along each plane against one np.copyto of the volume;
 - Plotly figure build + serialization of a 512x512 view;
-- the page through streamlit's AppTest: rerun after a window change and a plane change.
+- the page through streamlit's AppTest: rerun after a window change and a plane change;
+- ``python -m dicomviz project`` as a whole process against a SimpleITK script (cli_bench.py).
+
+dicomviz is imported as installed (requirements-dev.txt installs this tree editable); sibling
+modules (ctdata, report, ...) are found because Python puts this script's folder on sys.path.
 
 The machine is small and shared: every target is a ratio to a reference measured in the same
 run, methods are interleaved round by round, and medians are reported with their spread.
@@ -34,10 +38,8 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE))
 
+import cli_bench  # noqa: E402
 import ctdata  # noqa: E402
 import numpy as np  # noqa: E402
 import report  # noqa: E402
@@ -287,8 +289,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=Path("/tmp/dicomviz-bench"), help="cache")
     parser.add_argument(
         "--only",
-        default="builds,compressed,projections,figures,page",
-        help="comma list of sections: builds,compressed,projections,figures,page",
+        default="builds,compressed,projections,figures,page,cli",
+        help="comma list of sections: builds,compressed,projections,figures,page,cli",
     )
     parser.add_argument("--json", type=Path, help="all results (default: DATA/results.json)")
     parser.add_argument("--markdown", type=Path, help="also write the report tables here")
@@ -321,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     if "page" in sections:
         log("page (AppTest)")
         results["page"] = page(main_folder, max(5, repeats))
+    if "cli" in sections:
+        log("command line (whole processes)")
+        results["cli"] = cli_bench.measure(main_folder, max(5, repeats))
     results["load_end"] = load_now()
     results["targets"] = report.targets(results, config)
     results["wall_seconds"] = time.perf_counter() - started

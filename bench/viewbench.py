@@ -8,8 +8,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-PLANES = ("axial", "coronal", "sagittal")
-MODES = ("max", "min", "mean")
+from dicomviz.display import modes
+from dicomviz.geometry import PLANES
+
+MODES = tuple(mode.name for mode in modes.REGISTRY if mode.projects)
 
 
 def timed(function: Callable[[], object]) -> tuple[float, object]:
@@ -55,10 +57,7 @@ def slab_minip(volume, repeats: int) -> dict:
     from dicomviz.display import views
 
     canon = views.canonical(volume)
-    spacing = canon.spacing[0]
-    depth = canon.array.shape[0]
-    half = max(1, round(20 / spacing))
-    slab = (depth // 2 - half, depth // 2 + half)
+    slab = modes.get("min").opening_slab(canon.shape[0], canon.spacing[0])
     block = canon.array[slab[0] : slab[1]]
     target = np.empty_like(block)
     np.copyto(target, block)

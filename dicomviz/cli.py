@@ -1,7 +1,8 @@
 """Command line: ``python -m dicomviz info|headers|project``.
 
 A user error ends with a non-zero exit and one line on stderr, never a traceback. ``main`` takes
-argv and returns the exit code, so tests call it in-process.
+argv and returns the exit code, so tests call it in-process. The header tables (pandas, about
+190 ms of a command's start) are imported by the one sub-command that shows them.
 """
 
 from __future__ import annotations
@@ -16,18 +17,18 @@ from typing import NoReturn
 
 import numpy as np
 
+from dicomviz.display.modes import MODES
 from dicomviz.display.opening import initial_window
 from dicomviz.display.render import view_png
-from dicomviz.display.views import MODES, canonical, make_view, oblique_warning
+from dicomviz.display.views import make_view, oblique_warning
 from dicomviz.display.windowing import parse_window
 from dicomviz.errors import DicomvizError, UsageError
+from dicomviz.geometry import PLANES
 from dicomviz.io.inputs import gather
-from dicomviz.io.reading import parse_dataset
+from dicomviz.io.parse import parse_dataset
 from dicomviz.loading import Study, load
 from dicomviz.pixels.volume import build_volume
 from dicomviz.series.stacks import Stack
-from dicomviz.tables.headers import filter_table, header_table
-from dicomviz.tables.privacy import identifiers_of, redact_table
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     project = sub.add_parser("project", help="a slice or projection as .npy and .png")
     project.add_argument("paths", nargs="+", metavar="PATH")
-    project.add_argument("--plane", required=True, choices=("axial", "coronal", "sagittal"))
+    project.add_argument("--plane", required=True, choices=PLANES)
     project.add_argument("--mode", required=True, choices=MODES)
     project.add_argument("--index", type=int, help="slice number in slice mode (from 0)")
     project.add_argument("--slab", help="A:B slices along the plane's normal (Python slice)")
@@ -64,12 +65,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # pydicom warns about every small breach of the standard in real files; the command line
-    # reports what matters (skipped files, geometry warnings) itself.
-    warnings.filterwarnings("ignore", module="pydicom")
+    """Run one command; returns its exit code (0 done, 1 failed, 2 usage or nothing to show)."""
     try:
         args = _parser().parse_args(argv)
-        return {"info": _info, "headers": _headers, "project": _project}[args.command](args)
+        # pydicom warns about every small breach of the standard in real files; the command
+        # line reports what matters (skipped files, geometry warnings) itself. Only while the
+        # command runs: a caller of main() keeps its own warning filters.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module="pydicom")
+            return {"info": _info, "headers": _headers, "project": _project}[args.command](args)
     except DicomvizError as exc:
         print(f"dicomviz: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
@@ -121,21 +125,30 @@ def stack_summary(stack: Stack) -> dict:
     }
 
 
-def _print_skipped(study: Study, stream) -> None:
+def _print_skipped(study: Study) -> None:
+    """The inputs left out and why, on stderr: stdout holds only the series."""
     if study.skipped:
-        print(f"skipped {len(study.skipped)} of {study.files_read} inputs:", file=stream)
+        print(f"skipped {len(study.skipped)} of {study.files_read} inputs:", file=sys.stderr)
         for item in study.skipped:
-            print(f"  {item}", file=stream)
+            print(f"  {item}", file=sys.stderr)
 
 
 def _info(args: argparse.Namespace) -> int:
+    """Exits 2 when no series was found, as ``project`` and ``headers`` do on such inputs."""
     _check_paths(args.paths)
     study = load(args.paths)
     records = series_summaries(study)
     if args.json:
         print(json.dumps(records, indent=2))
-        _print_skipped(study, sys.stderr)
-        return 0
+    else:
+        _print_series(records)
+    if not records:
+        print("no image series found", file=sys.stderr)
+    _print_skipped(study)
+    return 0 if records else 2
+
+
+def _print_series(records: list[dict]) -> None:
     for record in records:
         spacing = " x ".join(f"{v:g}" for v in record["spacing"])
         print(f"{record['series_uid']}  {record['modality']}  {record['description']!r}")
@@ -145,13 +158,13 @@ def _info(args: argparse.Namespace) -> int:
         )
         for warning in record["warnings"]:
             print(f"  warning: {warning}")
-    if not records:
-        print("no image series found")
-    _print_skipped(study, sys.stdout)
-    return 0
 
 
 def _headers(args: argparse.Namespace) -> int:
+    # pandas and the privacy profile's tables: here only, so info and project never load them
+    from dicomviz.tables.headers import filter_table, header_table
+    from dicomviz.tables.privacy import identifiers_of, redact_table
+
     _check_paths([args.file])
     gathered = gather([args.file])
     if gathered.skipped or len(gathered.files) != 1:
@@ -209,8 +222,7 @@ def _project(args: argparse.Namespace) -> int:
     study = load(args.paths)
     stack, note = _pick_stack(study, args.series)
     volume = build_volume(stack)
-    canon = canonical(volume)
-    view = make_view(canon, args.plane, args.mode, index=args.index, slab=slab, units=volume.units)
+    view = make_view(volume, args.plane, args.mode, index=args.index, slab=slab)
     window = window or initial_window(volume, view.mode, view)[0]  # as the page opens it
     base = Path(args.output)
     if base.suffix.lower() in (".npy", ".png"):
@@ -220,7 +232,7 @@ def _project(args: argparse.Namespace) -> int:
     png.write_bytes(view_png(view, window, labels=args.labels))
     if note:
         print(f"dicomviz: {note}", file=sys.stderr)
-    for warning in (*volume.warnings, oblique_warning(canon)):
+    for warning in (*volume.warnings, oblique_warning(volume)):
         if warning:
             print(f"dicomviz: warning: {warning}", file=sys.stderr)
     print(

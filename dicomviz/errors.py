@@ -31,6 +31,17 @@ class UsageError(DicomvizError, ValueError):
     """A request the library cannot honour: unknown plane, series, slab out of range, ..."""
 
 
+def describe(exc: BaseException, limit: int = 160, *, every_line: bool = False) -> str:
+    """One line to quote from a library's exception in a message about a file: the first line
+    of what it says (parsers append context on further lines), at most ``limit`` characters,
+    or its type's name when it says nothing. ``every_line`` joins all its lines instead
+    (pydicom lists each decoder plugin's failure on a line of its own)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if every_line:
+        return "; ".join(lines)[:limit] or type(exc).__name__
+    return lines[0][:limit] if lines else type(exc).__name__
+
+
 @dataclass(frozen=True)
 class Skipped:
     """An input that did not become part of an image series, and why."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from dicomviz.errors import BudgetError, InputFileError, Skipped
+from dicomviz.errors import BudgetError, InputFileError, Skipped, describe
+from dicomviz.io.header import number_of_frames
 from dicomviz.io.inputs import InputItem, gather
-from dicomviz.io.reading import DicomFile, number_of_frames, read_dicom
+from dicomviz.io.reading import DicomFile, read_dicom
 from dicomviz.limits import Limits
 from dicomviz.pixels.decode import frame_digest
 from dicomviz.series.frames import Frame, frames_of
@@ -93,7 +94,7 @@ def _check_frame_budget(dicom: DicomFile, so_far: int, limits: Limits) -> None:
 
 def plain_reason(exc: BaseException) -> str:
     """A sentence for the skipped list from a parser's exception."""
-    text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+    text = describe(exc) if str(exc).strip() else ""
     if isinstance(exc, EOFError) or "end of file" in text.lower() or "truncat" in text.lower():
         return "the file ends early (truncated)" + (f": {text}" if text else "")
     if isinstance(exc, MemoryError):

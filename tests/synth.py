@@ -22,8 +22,10 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+import pydicom
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate, generate_frames
 from pydicom.pixels import get_encoder
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import (
@@ -39,18 +41,28 @@ from pydicom.uid import (
     JPEGLSLossless,
     MRImageStorage,
     RLELossless,
-    generate_uid,
+    SecondaryCaptureImageStorage,
 )
 from pydicom.valuerep import format_number_as_ds
+
+from dicomviz.sample.writer import (
+    image_dataset,
+    part10_bytes,
+    set_pixel_data,
+    set_pixel_module,
+    uid,
+)
 
 __all__ = [
     "DEFAULT_STUDY_UID",
     "Marker",
+    "make_rgb_file",
     "make_series",
     "make_slice_dataset",
     "normal_of",
     "slice_positions",
     "to_bytes",
+    "undecodable",
     "voxel_of",
     "zip_bytes",
 ]
@@ -73,7 +85,9 @@ _NATIVE_SYNTAXES = (
 _COMPRESSED_SYNTAXES = (RLELossless, JPEG2000Lossless, JPEGLSLossless)
 _DTYPES = (np.dtype(np.int16), np.dtype(np.uint16))
 
-DEFAULT_STUDY_UID = generate_uid(entropy_srcs=["dicomviz.synth", "study"])
+_NAMESPACE = "dicomviz.synth"
+"""First part of every UID made here (see ``dicomviz.sample.writer.uid``)."""
+DEFAULT_STUDY_UID = uid(_NAMESPACE, "study")
 
 
 @dataclass(frozen=True)
@@ -478,32 +492,22 @@ def _base_dataset(
     """Patient, study, series, frame of reference, SOP and image pixel attributes."""
     if header.modality not in _SOP_CLASSES:
         raise ValueError(f"modality must be one of {sorted(_SOP_CLASSES)}, got {header.modality!r}")
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.SOPClassUID = _SOP_CLASSES[header.modality][enhanced]
-    ds.SOPInstanceUID = sop_instance_uid
-    ds.StudyDate = "20240101"
-    ds.StudyTime = "120000"
-    ds.Modality = header.modality
-    ds.Manufacturer = "dicomviz synth"
-    ds.SeriesDescription = header.series_description
-    ds.PatientName = "Synthetic^Phantom"
-    ds.PatientID = "SYNTH0001"
-    ds.PatientPosition = "HFS"
-    ds.StudyInstanceUID = header.study_uid
-    ds.SeriesInstanceUID = header.series_uid
-    ds.StudyID = "1"
-    ds.SeriesNumber = header.series_number
-    ds.InstanceNumber = instance_number
-    # One frame of reference per study: series of one study share patient space.
-    ds.FrameOfReferenceUID = _uid(header.study_uid, "frame of reference")
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = pixels.shape[-2:]
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 1 if pixels.dtype.kind == "i" else 0
+    ds = image_dataset(
+        sop_class_uid=_SOP_CLASSES[header.modality][enhanced],
+        sop_instance_uid=sop_instance_uid,
+        study_uid=header.study_uid,
+        series_uid=header.series_uid,
+        # One frame of reference per study: series of one study share patient space.
+        frame_of_reference_uid=_uid(header.study_uid, "frame of reference"),
+        modality=header.modality,
+        instance_number=instance_number,
+        patient_name="Synthetic^Phantom",
+        patient_id="SYNTH0001",
+        series_number=header.series_number,
+        series_description=header.series_description,
+        manufacturer="dicomviz synth",
+    )
+    set_pixel_module(ds, pixels.shape, pixels.dtype)
     return ds
 
 
@@ -516,9 +520,7 @@ def to_bytes(ds: Dataset, *, preamble: bool = True, file_meta: bool = True) -> b
     """
     if preamble and not file_meta:
         raise ValueError("a file with a preamble must have file meta information")
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    data = buffer.getvalue()
+    data = part10_bytes(ds, version_name="DICOMVIZ_SYNTH")
     if preamble:
         return data
     body = data[128 + 4 :]
@@ -575,25 +577,16 @@ def _write_entry(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
 def _set_pixel_data(ds: Dataset, pixels: np.ndarray, transfer_syntax: str) -> None:
     """Encode ``pixels`` into (7FE0,0010) Pixel Data and set the file meta transfer syntax."""
     syntax = _check_transfer_syntax(transfer_syntax)
-    native = np.ascontiguousarray(pixels, dtype=pixels.dtype.newbyteorder("="))
-    if syntax.is_compressed:
-        # Keep the SOP Instance UID: compress() would otherwise draw a random new one.
-        plugin = "pydicom" if syntax == RLELossless else ""
-        if syntax == JPEG2000Lossless and min(native.shape[-2:]) < 32:
-            # pylibjpeg-openjpeg always uses 6 wavelet resolutions: 2**5 pixels at least.
-            raise ValueError(
-                f"cannot encode {syntax.name}: the openjpeg encoder needs Rows and Columns "
-                f">= 32, got {native.shape[-2:]}"
-            )
-        try:
-            ds.compress(syntax, native, encoding_plugin=plugin, generate_instance_uid=False)
-        except RuntimeError as exc:
-            raise ValueError(f"cannot encode {syntax.name}: {exc}") from exc
-        return
-    byte_order = "<" if syntax.is_little_endian else ">"
-    # Native data is written as-is by pydicom, so big endian needs its bytes swapped here.
-    ds.add_new("PixelData", "OW", native.astype(native.dtype.newbyteorder(byte_order)).tobytes())
-    ds.file_meta.TransferSyntaxUID = syntax
+    if syntax == JPEG2000Lossless and min(pixels.shape[-2:]) < 32:
+        # pylibjpeg-openjpeg always uses 6 wavelet resolutions: 2**5 pixels at least.
+        raise ValueError(
+            f"cannot encode {syntax.name}: the openjpeg encoder needs Rows and Columns "
+            f">= 32, got {pixels.shape[-2:]}"
+        )
+    try:
+        set_pixel_data(ds, pixels, syntax)
+    except RuntimeError as exc:
+        raise ValueError(f"cannot encode {syntax.name}: {exc}") from exc
 
 
 def _check_transfer_syntax(transfer_syntax: str) -> UID:
@@ -622,8 +615,8 @@ def _check_pixels(pixels: np.ndarray, *, ndim: int) -> np.ndarray:
 
 
 def _uid(*parts: object) -> UID:
-    """A UID that depends only on ``parts`` (pydicom's prefix + a hash of their reprs)."""
-    return generate_uid(entropy_srcs=[repr(part) for part in parts])
+    """A UID that depends only on ``parts`` (their reprs, so "a/b" and ("a", "b") differ)."""
+    return UID(uid(_NAMESPACE, *map(repr, parts)))
 
 
 def _ds(values: Sequence[float]) -> list[str]:
@@ -633,3 +626,48 @@ def _ds(values: Sequence[float]) -> list[str]:
 
 def _vec3(values: Sequence[float]) -> Vec3:
     return (float(values[0]), float(values[1]), float(values[2]))
+
+
+def undecodable(data: bytes, frame: int = 0) -> bytes:
+    """The same RLE Lossless file with one frame's RLE header pointing its second segment past
+    the end of the frame: the header reads and checks out, every decoder refuses the frame."""
+    ds = pydicom.dcmread(io.BytesIO(data))
+    syntax = ds.file_meta.TransferSyntaxUID
+    if syntax != RLELossless:
+        raise ValueError(f"undecodable() damages RLE Lossless files, not {syntax.name}")
+    count = int(ds.get("NumberOfFrames") or 1)
+    frames = list(generate_frames(ds.PixelData, number_of_frames=count))
+    damaged = bytearray(frames[frame])
+    damaged[8:12] = (len(damaged) + 1000).to_bytes(4, "little")  # RLE header: offset 2
+    frames[frame] = bytes(damaged)
+    ds.PixelData = encapsulate(frames)
+    return to_bytes(ds)
+
+
+def make_rgb_file(
+    rgb: np.ndarray, *, position: Sequence[float] = (0.0, 0.0, 0.0), instance_number: int = 1
+) -> bytes:
+    """A Secondary Capture RGB image (8 bits a sample, interleaved), axial, 1 mm pixels: the
+    photographs, screenshots and ultrasound frames that arrive among grey images."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"rgb must be (rows, columns, 3) uint8, got {rgb.shape} {rgb.dtype}")
+    ds = image_dataset(
+        sop_class_uid=SecondaryCaptureImageStorage,
+        sop_instance_uid=_uid("rgb", rgb.tobytes(), tuple(position), instance_number),
+        study_uid=DEFAULT_STUDY_UID,
+        series_uid=_uid("rgb series"),
+        frame_of_reference_uid=_uid(DEFAULT_STUDY_UID, "frame of reference"),
+        modality="OT",
+        instance_number=instance_number,
+        patient_name="Synthetic^Phantom",
+        patient_id="SYNTH0001",
+        manufacturer="dicomviz synth",
+    )
+    ds.ImageOrientationPatient = _ds([1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+    ds.ImagePositionPatient = _ds(position)
+    ds.PixelSpacing = _ds([1.0, 1.0])
+    ds.Rows, ds.Columns = rgb.shape[:2]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    set_pixel_data(ds, rgb, ExplicitVRLittleEndian)
+    return to_bytes(ds)

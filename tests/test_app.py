@@ -306,3 +306,55 @@ def test_all_three_stays_when_switching_series_and_help_is_there() -> None:
     assert at.radio(key="plane").value == "All three" and len(_figures(at)) == 3
     assert "MinIP" in at.radio(key="mode").help and "darkest" in at.radio(key="mode").help
     assert "Lung" in at.selectbox(key="preset").help
+
+
+def _page_windows(at: AppTest) -> dict[str, tuple[str, object]]:
+    """For every mode: the plane the page shows first and its automatic window."""
+    from dicomviz.display import modes
+
+    found = {}
+    for mode in modes.REGISTRY:
+        at.radio(key="mode").set_value(mode.label).run()
+        _no_errors(at)
+        layout = at.radio(key="plane").value
+        plane = "axial" if layout == "All three" else layout.lower()
+        found[mode.name] = (plane, at.session_state["automatic"][0])
+    return found
+
+
+@pytest.mark.parametrize("series", ["sample", "mr"])
+def test_the_command_line_draws_every_mode_in_the_pages_automatic_window(
+    series: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`project` without --window and the page opening a mode show the same picture: one
+    function (opening.initial_window) chooses both windows. The chest CT sample takes the lung
+    window for MinIP; the MR, windows fitted to each projection's values."""
+    from test_opening import _with_windows
+
+    import dicomviz
+    from dicomviz.cli import main
+    from dicomviz.display import render
+    from dicomviz.display.windowing import CT_PRESETS
+    from dicomviz.sample.phantom import sample_series
+
+    files = sample_series() if series == "sample" else _with_windows([(1070, 1860)] * 5)
+    at = _app()
+    if series != "sample":
+        at.file_uploader(key="files").set_value([("mr.zip", zip_bytes(files), "application/zip")])
+        at.run()
+    windows = _page_windows(at)
+    folder = tmp_path / series
+    folder.mkdir()
+    for name, data in files:
+        (folder / name).write_bytes(data)
+    volume = dicomviz.build_volume(dicomviz.load([str(folder)]).largest())
+    for mode, (plane, window) in windows.items():
+        out = tmp_path / mode
+        assert main(["project", str(folder), "--plane", plane, "--mode", mode, "-o", str(out)]) == 0
+        assert f"(window {window})" in capsys.readouterr().err, mode
+        expected = render.view_png(dicomviz.make_view(volume, plane, mode), window)
+        assert out.with_suffix(".png").read_bytes() == expected, mode
+    chosen = {mode: window for mode, (_, window) in windows.items()}
+    assert chosen["max"] != chosen["slice"]  # each mode's own rule, not one window for all
+    if series == "sample":
+        assert chosen["min"] == CT_PRESETS["lung"]

@@ -63,7 +63,9 @@ def test_labels_never_show_what_the_headers_name() -> None:
     study = dicomviz.load(files)
     (entry,) = catalog.browse(study)
     stack = entry.series[0].first
-    identifiers = privacy.identifiers_of(stack.first)  # the header's PatientName is Doe^John
+    identifiers = privacy.identifiers_of(
+        stack.first_dataset()
+    )  # the header's PatientName is Doe^John
     label = catalog.series_label(entry.series[0], identifiers)
     assert "Doe" not in label and "John" not in label and "(hidden)" in label
 

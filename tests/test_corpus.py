@@ -106,7 +106,7 @@ def test_lossless_twins_decode_identically(original: str, twin: str) -> None:
 def test_ct_small_is_in_hounsfield_units() -> None:
     study = dicomviz.load([get_testdata_file("CT_small.dcm")])
     volume = dicomviz.build_volume(study.stacks[0])
-    ds = study.stacks[0].first
+    ds = study.stacks[0].first_dataset()
     raw = ds.pixel_array.astype(float)
     expected = raw * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
     np.testing.assert_array_equal(volume.array[0], expected)

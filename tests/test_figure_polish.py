@@ -118,7 +118,9 @@ def test_a_view_of_unknown_orientation_gets_no_labels_and_no_direction_names(vol
     ],
 )
 def test_hover_names_patient_directions(volume, plane: str, where: str) -> None:
-    figure = _figure(dicomviz.make_view(volume, plane, "slice", units="HU"))
+    view = dicomviz.make_view(volume, plane, "slice")
+    assert view.units == volume.units == "HU"  # the volume's own units, in its every view
+    figure = _figure(view)
     heatmap, grid = figure.data
     assert heatmap.hovertemplate == f"%{{z}} HU<br>{where}<extra></extra>"
     assert grid.hovertemplate == f"%{{customdata}} HU<br>{where}<extra></extra>"
@@ -128,7 +130,7 @@ def test_hover_names_patient_directions(volume, plane: str, where: str) -> None:
 def test_hover_over_no_data_says_so_instead_of_nan() -> None:
     # Slice 6 is missing: the coronal view has a row of NaN (no data) between slices 5 and 7.
     gapped = _volume(slices=12, gap_after=5, slice_spacing=3.0)
-    view = dicomviz.make_view(gapped, "coronal", "slice", units="HU")
+    view = dicomviz.make_view(gapped, "coronal", "slice")
     assert np.isnan(view.image).any()
     figure = _figure(view)
     heatmap, valued, empty = figure.data
@@ -190,7 +192,7 @@ def test_slice_position_agrees_with_the_crosshair_in_the_other_views(request, wh
         _, mm, _ = figures.slab_position(canon.affine, plane, view.slab)
         for other in set(PLANES) - {plane}:
             seen = dicomviz.make_view(canon, other)
-            row, col = crosshair_pixel(other, indices, canon.array.shape)
+            row, col = crosshair_pixel(canon, other, indices)
             for coordinate, index in ((seen.rows, row), (seen.columns, col)):
                 if figures.PATIENT_DIRECTIONS[coordinate.name] == letter:
                     assert coordinate.at(index) == pytest.approx(mm)

@@ -179,15 +179,15 @@ def test_clicking_a_marker_moves_the_other_planes_onto_it(plane: str) -> None:
     from dicomviz.display.views import crosshair_pixel, linked_indices
 
     volume = _volume(_acquisition(*ACQUISITIONS["sagittal"], reverse=True))
-    shape = canonical(volume).array.shape
     position, value = MARKERS["P"]
     row, col = _expected_display(plane, position)
-    indices = {plane: 0, **linked_indices(plane, row, col, shape)}
+    indices = {plane: 0, **linked_indices(volume, plane, row, col)}
     for other, index in indices.items():
         if other != plane:
             image = make_view(volume, other, "slice", index=index).image
             assert (image == value).sum() == 1, other
-    assert crosshair_pixel(plane, indices, shape) == (row, col)
+    assert crosshair_pixel(volume, plane, indices) == (row, col)
+    assert crosshair_pixel(canonical(volume), plane, indices) == (row, col)
 
 
 @pytest.mark.parametrize("acquisition", ["axial", "coronal-mirrored", "sagittal"])

@@ -5,12 +5,12 @@ Plain policy on plain data, shared by the page and tested without a browser.
 
 from __future__ import annotations
 
+from dicomviz.display import modes
 from dicomviz.geometry import Plane
 from dicomviz.series.stacks import Stack
 
 VOLUME_MIN_IMAGES = 32
 """From this many positioned images, a stack is a volume worth opening on coronal."""
-MINIP_SLAB_MM = 40.0
 
 
 def first_plane(stack: Stack) -> Plane:
@@ -23,11 +23,7 @@ def first_plane(stack: Stack) -> Plane:
 
 
 def default_slab(depth: int, spacing_mm: float, mode: str) -> tuple[int, int]:
-    """[start, stop) slices: the whole depth, except for MinIP. Through the whole body every ray
-    meets the air around it, so MinIP starts on a central slab of about 40 mm, where the
-    airways show."""
-    if mode != "min":
-        return 0, depth
-    half = max(1, round(MINIP_SLAB_MM / 2 / spacing_mm)) if spacing_mm > 0 else 1
-    middle = depth // 2
-    return max(0, middle - half), min(depth, middle + half)
+    """[start, stop) slices a view of ``mode`` starts with: the whole depth, except for a mode
+    that opens on a central slab (MinIP: through the whole body every ray meets the air
+    around it, so it starts on about 40 mm, where the airways show). See ``modes``."""
+    return modes.get(mode).opening_slab(depth, spacing_mm)

@@ -156,9 +156,10 @@ def slab_position(
     """(direction, mm, mm): the patient coordinate along ``plane``'s normal of the first and
     last slice of ``slab`` (canonical [start, stop) indices, as in ``View.slab``).
 
-    ``canon_affine`` is ``Canonical.affine`` (canonical (S, P, L) indices to LPS mm). The
-    coordinate is read at the slice's first row and column; on an oblique stack it varies
-    across the slice (the views say so), and with gantry tilt the affine's shear keeps it exact.
+    ``canon_affine`` is the affine of ``views.canonical(volume)`` (from (S, P, L) indices to
+    LPS mm). The coordinate is read at the slice's first row and column; on an oblique stack
+    it varies across the slice (the views say so), and with gantry tilt the affine's shear
+    keeps it exact.
 
     >>> affine = np.array(  # canonical axes (S, P, L) run along patient (z, y, x)
     ...     [[0, 0, 0.5, -90], [0, 0.5, 0, -120], [2.5, 0, 0, -300], [0, 0, 0, 1]]

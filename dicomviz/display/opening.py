@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dicomviz.display import modes
 from dicomviz.display.views import View
 from dicomviz.display.windowing import CT_PRESETS, Window
 from dicomviz.geometry import Plane
@@ -70,19 +71,27 @@ def opening(stack: Stack, volume: Volume) -> Picture:
 
 
 def initial_window(volume: Volume, mode: str, view: View | None = None) -> tuple[Window, str]:
-    """The window a view of ``mode`` starts with, and why.
+    """The window a view of ``mode`` starts with, and why: the one both the page and the
+    command line use, so they show the same picture. ``volume`` is the volume as built (its
+    middle stored slice is the opening picture's); ``view`` the view to be shown.
 
-    Slices: the files' window if it shows the middle slice well, else a CT preset by body part
-    and content, else the body's 1st-99.5th percentiles. MinIP of CT with lung: the lung window.
-    MIP and mean (and MinIP elsewhere): the view's own values, which differ from a slice's.
+    By the mode's ``opening_window`` rule (``dicomviz.display.modes``): ``picture``, the files'
+    window if it shows the middle slice well, else a CT preset by body part and content, else
+    the body's 1st-99.5th percentiles; ``projection``, the view's own values, which differ from
+    a slice's; ``lung``, the lung window for a CT with lung, else as ``projection``.
     """
-    middle = _middle(volume)
-    if mode == "min" and volume.modality == "CT" and has_lung(volume):
+    rule = modes.get(mode).opening_window
+    if rule == "lung" and volume.modality == "CT" and has_lung(volume):
         return CT_PRESETS["lung"], "lung window (MinIP shows air in the lungs)"
-    if mode in ("max", "min", "mean") and view is not None:
-        return body_window(
-            view.image, padding=volume.padding_value
-        ), "from this projection's values"
+    if rule in ("projection", "lung") and view is not None:
+        window = body_window(view.image, padding=volume.padding_value)
+        return window, "from this projection's values"
+    return picture_window(volume)
+
+
+def picture_window(volume: Volume) -> tuple[Window, str]:
+    """The opening picture's window, and why (see :func:`initial_window`)."""
+    middle = _middle(volume)
     if volume.file_window is not None:
         window = Window(*volume.file_window)
         if shows_well(middle, window, padding=volume.padding_value):

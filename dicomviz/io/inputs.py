@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from dicomviz.errors import Skipped
+from dicomviz.errors import Skipped, describe
 from dicomviz.limits import Limits, bytes_text
 
 InputItem = str | os.PathLike[str] | tuple[str, bytes]
@@ -222,7 +222,7 @@ def _add_zip(out: Gathered, name: str, data: bytes, limits: Limits, depth: int) 
         out.skipped.append(Skipped(name, f"{reason}; it cannot be listed"))
         return
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        out.skipped.append(Skipped(name, f"damaged zip archive ({exc})"))
+        out.skipped.append(Skipped(name, f"damaged zip archive ({describe(exc)})"))
         return
     problem = _zip_budget_problem(members, limits)
     if problem:
@@ -289,7 +289,7 @@ def _add_zip_member(
             # Read one byte past the declared size: a lying header cannot inflate further.
             data = handle.read(member.file_size + 1)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
-        out.skipped.append(Skipped(name, f"cannot be read from the archive ({exc})"))
+        out.skipped.append(Skipped(name, f"cannot be read from the archive ({describe(exc)})"))
         return
     if len(data) > member.file_size:
         out.skipped.append(Skipped(name, "archive entry is larger than its header declares"))

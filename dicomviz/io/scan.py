@@ -1,13 +1,14 @@
 """The header values the engine needs, read straight from the bytes of a plain file.
 
 pydicom builds an object for every one of the ~200 elements of a scanner's header, and converts
-values on each access; a volume needs about 35 values. Walking the element headers with struct
-and converting only those values makes reading a CT series several times faster (bench/).
+values on each access; the engine needs about 50 (the fields of the header record). Walking the
+element headers with struct and converting only those values makes reading a CT series several
+times faster (bench/).
 
 Only plain files take this path: a preamble and file meta information, little-endian explicit or
 implicit VR, no functional groups, no palette, and every length consistent up to the end of the
 pixel data, which must end the file. Anything else (truncated, damaged, deflated, big endian,
-enhanced multi-frame, odd VRs) gives None, and pydicom reads the file instead,
+enhanced multi-frame, odd VRs) raises Unsupported, and pydicom reads the file instead,
 so unusual and hostile files keep the careful path and its messages.
 """
 
@@ -20,101 +21,44 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
-IMPLICIT_LE = "1.2.840.10008.1.2"
-UNDEFINED = 0xFFFFFFFF
-PIXEL_DATA = 0x7FE00010
+from dicomviz.io.header import DATASET_KEYWORDS, META_KEYWORDS, HeaderRecord
+from dicomviz.io.tags import (
+    DOUBLE_PIXEL_DATA,
+    FLOAT_PIXEL_DATA,
+    ITEM,
+    ITEM_END,
+    PIXEL_DATA,
+    SEQUENCE_END,
+    UNDEFINED_LENGTH,
+    as_read,
+)
+
 _MAX_DEPTH = 12
+_NATIVE = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
 
-KEYWORDS = (
-    "SpecificCharacterSet",
-    "ImageType",
-    "SOPClassUID",
-    "SOPInstanceUID",
-    "StudyDate",
-    "SeriesDate",
-    "StudyTime",
-    "SeriesTime",
-    "Modality",
-    "StudyDescription",
-    "SeriesDescription",
-    "BodyPartExamined",
-    "SliceThickness",
-    "EchoTime",
-    "SpacingBetweenSlices",
-    "EchoNumbers",
-    "TriggerTime",
-    "DiffusionBValue",
-    "DiffusionGradientOrientation",
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "StudyID",
-    "SeriesNumber",
-    "AcquisitionNumber",
-    "InstanceNumber",
-    "PatientOrientation",
-    "ImagePositionPatient",
-    "ImageOrientationPatient",
-    "FrameOfReferenceUID",
-    "TemporalPositionIdentifier",
-    "ImageComments",
-    "SamplesPerPixel",
-    "PhotometricInterpretation",
-    "PlanarConfiguration",
-    "NumberOfFrames",
-    "Rows",
-    "Columns",
-    "PixelSpacing",
-    "ImagerPixelSpacing",
-    "NominalScannedPixelSpacing",
-    "BitsAllocated",
-    "BitsStored",
-    "HighBit",
-    "PixelRepresentation",
-    "PixelPaddingValue",
-    "WindowCenter",
-    "WindowWidth",
-    "RescaleIntercept",
-    "RescaleSlope",
-    "RescaleType",
-    "ExtendedOffsetTable",
-    "ExtendedOffsetTableLengths",
-)
-"""Every element the engine reads while loading and building a volume."""
-
-# Present in a file, these send it to pydicom: functional groups (enhanced multi-frame), palette
-# colour tables, DICOMDIR records and float pixel data.
+# Present in a file, these send it to pydicom: functional groups (enhanced multi-frame, shared
+# and per frame), DICOMDIR records, palette colour tables (red, green and blue descriptors, data
+# and segmented data) and float pixel data.
 _REFUSED = frozenset(
-    {
-        0x52009229,  # SharedFunctionalGroupsSequence
-        0x52009230,  # PerFrameFunctionalGroupsSequence
-        0x00041220,  # DirectoryRecordSequence
-        0x00281101,  # Red/Green/Blue palette descriptors and data
-        0x00281102,
-        0x00281103,
-        0x00281201,
-        0x00281202,
-        0x00281203,
-        0x00281221,  # segmented palettes
-        0x00281222,
-        0x00281223,
-        0x7FE00008,  # FloatPixelData
-        0x7FE00009,  # DoubleFloatPixelData
-    }
+    {0x52009229, 0x52009230, 0x00041220, FLOAT_PIXEL_DATA, DOUBLE_PIXEL_DATA}
+    | {0x00281101, 0x00281102, 0x00281103, 0x00281201, 0x00281202, 0x00281203}
+    | {0x00281221, 0x00281222, 0x00281223}
 )
-
-
-def _le(tag: int) -> int:
-    """A tag as its four bytes read as one little-endian integer (group first, then element)."""
-    return (tag >> 16) | (tag & 0xFFFF) << 16
-
 
 _WANTED: dict[int, tuple[str, str]] = {
-    _le(tag_for_keyword(k)): (k, dictionary_VR(tag_for_keyword(k))) for k in KEYWORDS
+    as_read(tag_for_keyword(k)): (k, dictionary_VR(tag_for_keyword(k))) for k in DATASET_KEYWORDS
 }
-_REFUSED_LE = frozenset(_le(t) for t in _REFUSED)
-_PIXEL_LE = _le(PIXEL_DATA)
+_META_WANTED = {as_read(tag_for_keyword(k)): k for k in META_KEYWORDS}
+_TRANSFER_SYNTAX = as_read(tag_for_keyword("TransferSyntaxUID"))
+_REFUSED_LE = frozenset(as_read(t) for t in _REFUSED)
+_PIXEL_LE = as_read(PIXEL_DATA)
 _LONG_VRS = frozenset(
     b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split()
 )  # 4-byte length after 2 reserved bytes (PS3.5 7.1.2)
@@ -128,7 +72,7 @@ _SPECIAL = {
     **{tag: _ROLE_REFUSED for tag in _REFUSED_LE},
     _PIXEL_LE: _ROLE_PIXELS,
 }
-_ITEM, _ITEM_END, _SEQUENCE_END = _le(0xFFFEE000), _le(0xFFFEE00D), _le(0xFFFEE0DD)
+_ITEM, _ITEM_END, _SEQUENCE_END = as_read(ITEM), as_read(ITEM_END), as_read(SEQUENCE_END)
 _TEXT_VRS = frozenset(("AE", "AS", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UI"))
 
 _HEAD = struct.Struct("<I2sH")  # tag, VR, short length (explicit VR)
@@ -146,41 +90,12 @@ class NeedMore(Exception):
 
 @dataclass(frozen=True)
 class Scanned:
-    header: LeanHeader
+    header: HeaderRecord
+    transfer_syntax: str
     pixel_offset: int
     """Where the pixel data's value starts (for encapsulated data: its first item)."""
     pixel_length: int | None
     """Its length, or None when encapsulated (undefined length, fragments up to a delimiter)."""
-
-
-class LeanHeader:
-    """Header values converted from the bytes, answering like a pydicom Dataset (``get``,
-    attributes, ``in``) for the keywords the engine reads."""
-
-    __slots__ = ("media_class", "media_instance", "original_encoding", "transfer_syntax", "values")
-
-    def __init__(
-        self, values: dict[str, Any], syntax: str, media_class: str, media_instance: str = ""
-    ) -> None:
-        self.values = values
-        self.transfer_syntax = syntax
-        self.media_class = media_class
-        self.media_instance = media_instance
-        self.original_encoding = (syntax == IMPLICIT_LE, True)
-
-    def get(self, keyword: str, default: Any = None) -> Any:
-        return self.values.get(keyword, default)
-
-    def __contains__(self, keyword: object) -> bool:
-        return keyword in self.values
-
-    def __getattr__(self, keyword: str) -> Any:
-        if keyword == "values" or keyword.startswith("__"):  # not set yet (copy, pickle)
-            raise AttributeError(keyword)
-        try:
-            return self.values[keyword]
-        except KeyError:
-            raise AttributeError(keyword) from None
 
 
 def scan(head: bytes, size: int) -> Scanned:
@@ -192,10 +107,10 @@ def scan(head: bytes, size: int) -> Scanned:
     if head[128:132] != b"DICM":
         raise Unsupported("no preamble")
     meta, pos = _meta(head)
-    syntax = meta.get(0x00100002, b"").rstrip(b"\0 ").decode("ascii", "replace")
-    if syntax not in (EXPLICIT_LE, IMPLICIT_LE) and not _encapsulated_syntax(syntax):
+    syntax = meta.get(_TRANSFER_SYNTAX, b"").rstrip(b"\0 ").decode("ascii", "replace")
+    if syntax not in _NATIVE and not _encapsulated_syntax(syntax):
         raise Unsupported("transfer syntax")
-    explicit = syntax != IMPLICIT_LE
+    explicit = syntax != ImplicitVRLittleEndian
     raw: dict[int, tuple[str, bytes]] = {}
     pixel_offset, pixel_length = _body(head, pos, size, explicit, raw)
     if pixel_length is None and not _encapsulated_syntax(syntax):
@@ -203,19 +118,18 @@ def scan(head: bytes, size: int) -> Scanned:
     if pixel_length is not None and _encapsulated_syntax(syntax):
         raise Unsupported("native pixel data in an encapsulated syntax")
     values = _convert(raw)
-    media_class = meta.get(0x00020002, b"").rstrip(b"\0 ").decode("ascii", "replace")
-    # (0002,0003): meta tags are read as one little-endian number, element first.
-    media_instance = meta.get(0x00030002, b"").rstrip(b"\0 ").decode("ascii", "replace")
-    header = LeanHeader(values, syntax, media_class, media_instance)
-    return Scanned(header, pixel_offset, pixel_length)
+    for tag, keyword in _META_WANTED.items():
+        if tag in meta:
+            values[keyword] = _value("UI", meta[tag])
+    return Scanned(HeaderRecord.from_values(values), syntax, pixel_offset, pixel_length)
 
 
 def _encapsulated_syntax(syntax: str) -> bool:
     """Compressed syntaxes (all little endian with encapsulated pixel data), but not deflate."""
     return syntax.startswith("1.2.840.10008.1.2.") and syntax not in (
-        EXPLICIT_LE,
-        "1.2.840.10008.1.2.1.99",  # deflated
-        "1.2.840.10008.1.2.2",  # big endian
+        ExplicitVRLittleEndian,
+        DeflatedExplicitVRLittleEndian,
+        ExplicitVRBigEndian,
     )
 
 
@@ -227,7 +141,7 @@ def _meta(head: bytes) -> tuple[dict[int, bytes], int]:
         if _U32.unpack_from(head, pos)[0] & 0xFFFF != 0x0002:
             return values, pos  # the first element of the data set
         tag, _vr, length, pos = _explicit_element(head, pos)
-        if length == UNDEFINED or pos + length > end:
+        if length == UNDEFINED_LENGTH or pos + length > end:
             raise Unsupported("meta length")
         values[tag] = head[pos : pos + length]
         pos += length
@@ -265,14 +179,14 @@ def _body(
         pos += header_size
         role = special.get(tag)
         if role is None:
-            if length == UNDEFINED:
+            if length == UNDEFINED_LENGTH:
                 pos = _sequence(head, pos, vr_bytes, explicit)
             else:
                 pos += length
             continue
         if role == _ROLE_PIXELS:
             return _pixel_data(vr_bytes, explicit, pos, length, head, size)
-        if role == _ROLE_REFUSED or length == UNDEFINED or tag in raw:
+        if role == _ROLE_REFUSED or length == UNDEFINED_LENGTH or tag in raw:
             raise Unsupported("needs pydicom: functional groups, palette, a repeated value...")
         if pos + length > end:
             raise NeedMore
@@ -294,7 +208,7 @@ def _pixel_data(
     file."""
     if explicit and vr not in (b"OB", b"OW"):
         raise Unsupported("pixel data VR")
-    if length == UNDEFINED:
+    if length == UNDEFINED_LENGTH:
         _check_fragments(head, pos, size)
         return pos, None
     if pos + length > size:
@@ -329,7 +243,7 @@ def _skip_items(head: bytes, pos: int, explicit: bool, depth: int) -> int:
             return pos
         if tag != _ITEM:
             raise Unsupported("not an item")
-        if length != UNDEFINED:
+        if length != UNDEFINED_LENGTH:
             pos += length
             continue
         while True:  # an undefined-length item: elements up to its delimiter
@@ -360,12 +274,12 @@ def _explicit_element(head: bytes, pos: int) -> tuple[int, bytes, int, int]:
 def _skip_element(head: bytes, pos: int, explicit: bool, depth: int) -> int:
     if explicit:
         _tag, vr, length, pos = _explicit_element(head, pos)
-        if length == UNDEFINED and vr != b"SQ":
+        if length == UNDEFINED_LENGTH and vr != b"SQ":
             raise Unsupported("undefined length outside a sequence")
     else:
         _tag, length = _TAG_LENGTH.unpack_from(head, pos)
         pos += 8
-    if length == UNDEFINED:
+    if length == UNDEFINED_LENGTH:
         return _skip_items(head, pos, explicit, depth + 1)
     return pos + length
 
@@ -382,7 +296,7 @@ def _check_fragments(head: bytes, pos: int, size: int) -> None:
             if pos != end:
                 raise Unsupported("elements after the pixel data")
             return
-        if tag != _ITEM or length == UNDEFINED or pos + length > end:
+        if tag != _ITEM or length == UNDEFINED_LENGTH or pos + length > end:
             raise Unsupported("damaged fragments")
         pos += length
     raise Unsupported("pixel data without its delimiter (truncated)")
@@ -427,7 +341,7 @@ def _value(vr: str, data: bytes) -> Any:
         items = struct.unpack(f"<{count}{code}", data)
         return None if not items else items[0] if count == 1 else list(items)
     if vr in ("OB", "OW", "OV"):
-        return data
+        return data or None
     if vr not in _TEXT_VRS:
         raise Unsupported(f"VR {vr}")
     if vr == "LT" or vr == "ST":  # one value, backslashes included

@@ -12,13 +12,11 @@ import io
 import struct
 
 import pydicom
-from pydicom.datadict import dictionary_description
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.tag import Tag
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-UNDEFINED_LENGTH = 0xFFFFFFFF
-DEFLATED = "1.2.840.10008.1.2.1.99"
+from dicomviz.io.tags import UNDEFINED_LENGTH, element_name
 
 
 def truncation(ds: Dataset, data: bytes) -> str | None:
@@ -33,10 +31,10 @@ def truncation(ds: Dataset, data: bytes) -> str | None:
     if meta_problem:
         return meta_problem
     meta_end = _meta_end(data)
-    if ds.file_meta.get("TransferSyntaxUID", "") == DEFLATED:
+    if ds.file_meta.get("TransferSyntaxUID", "") == DeflatedExplicitVRLittleEndian:
         return None  # positions refer to the inflated stream, not to `data`
     if len(ds):
-        last = next(reversed(ds._dict.values()))
+        last = next(reversed(ds.values()))  # as read: raw unless already converted
         if not isinstance(last, RawDataElement) or last.length == UNDEFINED_LENGTH:
             return None  # a parsed sequence, or an encapsulated value that met its delimiter
         after = element_name(last.tag)
@@ -98,11 +96,3 @@ def _meta_end(data: bytes) -> int | None:
         return None
     (length,) = struct.unpack_from("<I", data, start + 8)
     return start + 12 + length
-
-
-def element_name(tag: int) -> str:
-    """``(0008,1140) Referenced Image Sequence`` style, for messages."""
-    try:
-        return f"{Tag(tag)} {dictionary_description(tag)}"
-    except KeyError:
-        return f"element {Tag(tag)}"

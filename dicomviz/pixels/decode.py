@@ -2,7 +2,9 @@
 
 Uncompressed little-endian data is viewed straight from the input bytes (the fast path that
 every CT and MR series takes); everything else goes through pydicom's decoders (pylibjpeg for
-JPEG, JPEG-LS, JPEG 2000 and RLE). Colour images become luminance.
+JPEG, JPEG-LS, JPEG 2000 and RLE). Colour images become luminance. The pixel module is read from
+the file's header record; the whole Dataset is fetched only for what the record does not hold:
+a palette, encapsulated data that stayed inside a parsed file, and unusual native layouts.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate, get_frame
 from pydicom.uid import JPEG2000TransferSyntaxes, JPEGLSTransferSyntaxes, JPEGTransferSyntaxes
 
-from dicomviz.io.reading import DicomFile, number_of_frames
-from dicomviz.io.truncation import UNDEFINED_LENGTH
+from dicomviz.io.header import number_of_frames
+from dicomviz.io.reading import DicomFile
+from dicomviz.io.tags import PIXEL_DATA, UNDEFINED_LENGTH
 from dicomviz.series.frames import Frame
 
 # JPEG start-of-frame markers (ITU T.81 B.1.1.3; 0xF7 is JPEG-LS SOF55): not DHT, JPG, DAC.
@@ -29,11 +32,14 @@ _MOST_TILES = 4096
 PIXEL_KEYWORDS = (
     "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
     "SamplesPerPixel", "PhotometricInterpretation", "PlanarConfiguration",
+)  # fmt: skip
+"""What a decoder reads besides the pixel data (from the header record)."""
+PALETTE_KEYWORDS = (
     "RedPaletteColorLookupTableDescriptor", "GreenPaletteColorLookupTableDescriptor",
     "BluePaletteColorLookupTableDescriptor", "RedPaletteColorLookupTableData",
     "GreenPaletteColorLookupTableData", "BluePaletteColorLookupTableData",
 )  # fmt: skip
-"""What a decoder reads besides the pixel data (the palette only for PALETTE COLOR)."""
+"""What a PALETTE COLOR decoder reads besides (from the whole Dataset, with the file's VRs)."""
 
 # ITU-R BT.601 luma weights, as used for a grey rendering of RGB photographs and ultrasound.
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -42,19 +48,18 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 def stored_range(dicom: DicomFile) -> tuple[float, float]:
     """Smallest and largest stored value the header allows (BitsStored, PixelRepresentation)."""
     ds = dicom.header
-    bits = int(ds.get("BitsStored") or ds.BitsAllocated)
+    bits = int(ds.BitsStored or ds.BitsAllocated)
     if int(ds.BitsAllocated) == 1:
         return 0.0, 1.0
-    if int(ds.get("PixelRepresentation") or 0):
+    if int(ds.PixelRepresentation or 0):
         return float(-(2 ** (bits - 1))), float(2 ** (bits - 1) - 1)
     return 0.0, float(2**bits - 1)
 
 
 def is_colour(dicom: DicomFile) -> bool:
     ds = dicom.header
-    return int(ds.get("SamplesPerPixel") or 1) > 1 or ds.get("PhotometricInterpretation") in (
-        "PALETTE COLOR",
-    )
+    samples = int(ds.SamplesPerPixel or 1)
+    return samples > 1 or ds.PhotometricInterpretation in ("PALETTE COLOR",)
 
 
 def frame_values(frame: Frame) -> np.ndarray:
@@ -68,8 +73,8 @@ def frame_values(frame: Frame) -> np.ndarray:
         return _fix_stored_bits(dicom, _native_frame(dicom, layout, frame.index))
     small = frame_dataset(frame)
     if small is None:  # native but unusual (big endian, bit-packed, colour): pydicom's way
-        ds = dicom.dataset
-        return decode(ds, frame.index if number_of_frames(ds) > 1 else None)
+        several = number_of_frames(dicom.header) > 1
+        return decode(dicom.dataset, frame.index if several else None)
     return decode(small)
 
 
@@ -115,8 +120,8 @@ def read_stored_into(frame: Frame, target: np.ndarray) -> bool:
     if layout is None or target.dtype != np.int16 or layout[0].itemsize != 2:
         return False
     ds = dicom.header
-    stored = int(ds.get("BitsStored") or 16)
-    signed = bool(int(ds.get("PixelRepresentation") or 0))
+    stored = int(ds.BitsStored or 16)
+    signed = bool(int(ds.PixelRepresentation or 0))
     if stored > 16 or (stored == 16 and not signed):
         return False
     _read_frame(dicom, frame.index, memoryview(target).cast("B"))
@@ -153,12 +158,12 @@ def _native_layout(dicom: DicomFile) -> tuple[np.dtype, int, int, int] | None:
     ds = dicom.header
     if dicom.pixel_offset is None or dicom.pixel_length is None or is_colour(dicom):
         return None
-    if not ds.original_encoding[1]:  # big endian
+    if not dicom.little_endian:
         return None
     bits = int(ds.BitsAllocated)
     if bits not in (8, 16, 32):
         return None
-    signed = bool(int(ds.get("PixelRepresentation") or 0))
+    signed = bool(int(ds.PixelRepresentation or 0))
     dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
     return dtype, number_of_frames(ds), int(ds.Rows), int(ds.Columns)
 
@@ -170,11 +175,11 @@ def _fix_stored_bits(
     (into ``out`` when given, e.g. in place)."""
     ds = dicom.header
     allocated = int(ds.BitsAllocated)
-    stored = int(ds.get("BitsStored") or allocated)
+    stored = int(ds.BitsStored or allocated)
     if stored >= allocated or stored <= 0:
         return values
     unused = allocated - stored
-    if int(ds.get("PixelRepresentation") or 0):  # arithmetic shifts restore the sign
+    if int(ds.PixelRepresentation or 0):  # arithmetic shifts restore the sign
         shifted = np.left_shift(values, unused, out=out)
         return np.right_shift(shifted, unused, out=shifted)
     return np.bitwise_and(values, np.array((1 << stored) - 1, dtype=values.dtype), out=out)
@@ -192,34 +197,39 @@ def frame_dataset(frame: Frame) -> Dataset | None:
     if codestream is None:
         return None
     _check_codestream(frame.file, codestream)
-    source = frame.file.header
+    header = frame.file.header
     small = Dataset()
     small.file_meta = FileMetaDataset()
     small.file_meta.TransferSyntaxUID = frame.file.transfer_syntax
     for keyword in PIXEL_KEYWORDS:
-        if keyword not in source:
-            continue
-        if isinstance(source, Dataset):
-            small[keyword] = source[keyword]  # keeps the file's VR (palette descriptors)
-        else:
-            setattr(small, keyword, source.get(keyword))
+        value = getattr(header, keyword)
+        if value is not None:
+            setattr(small, keyword, value)
+    if header.PhotometricInterpretation == "PALETTE COLOR":
+        whole = frame.file.dataset
+        for keyword in PALETTE_KEYWORDS:
+            if keyword in whole:
+                small[keyword] = whole[keyword]  # keeps the file's VR (US or SS descriptors)
     small.NumberOfFrames = 1
     small["PixelData"] = DataElement(
-        0x7FE00010, "OB", encapsulate([codestream]), is_undefined_length=True
+        PIXEL_DATA, "OB", encapsulate([codestream]), is_undefined_length=True
     )
     return small
 
 
 def _codestream(frame: Frame) -> bytes | None:
-    """One frame's compressed bytes, or None when the pixel data is not encapsulated."""
+    """One frame's compressed bytes, or None when the pixel data is not encapsulated.
+
+    Taken from the input bytes where the reader located the data (``pixel_offset`` without a
+    length), else from the element of the parsed Dataset (deflated, or read by pydicom)."""
     dicom = frame.file
-    if dicom.scanned:
+    if dicom.pixel_offset is not None:
         if dicom.pixel_length is not None:
             return None
         buffer: io.BytesIO | bytes = io.BytesIO(dicom.data)  # shares the bytes, no copy
-        buffer.seek(dicom.pixel_offset)  # type: ignore[arg-type]
+        buffer.seek(dicom.pixel_offset)
     else:
-        element = dicom.dataset.get_item(0x7FE00010, keep_deferred=True)
+        element = dicom.dataset.get_item(PIXEL_DATA, keep_deferred=True)
         undefined = getattr(element, "is_undefined_length", False) or (
             getattr(element, "length", 0) == UNDEFINED_LENGTH
         )
@@ -228,8 +238,8 @@ def _codestream(frame: Frame) -> bytes | None:
         buffer = element.value if element.value is not None else dicom.dataset.PixelData
     ds = dicom.header
     offsets = None
-    if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
-        offsets = (ds.get("ExtendedOffsetTable"), ds.get("ExtendedOffsetTableLengths"))
+    if ds.ExtendedOffsetTable is not None and ds.ExtendedOffsetTableLengths is not None:
+        offsets = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
     count = number_of_frames(ds)
     return get_frame(buffer, frame.index, number_of_frames=count, extended_offsets=offsets)
 
@@ -252,7 +262,7 @@ def _check_codestream(dicom: DicomFile, data: bytes) -> None:
         return  # no header to read: the decoder fails on its own, without allocating
     ds = dicom.header
     rows, columns, samples, tiles = found
-    expected = (int(ds.Rows), int(ds.Columns), int(ds.get("SamplesPerPixel") or 1))
+    expected = (int(ds.Rows), int(ds.Columns), int(ds.SamplesPerPixel or 1))
     if rows == 0 and reader is _jpeg_header:
         rows = expected[0]  # JPEG may give the height later, in a DNL segment
     if (rows, columns, samples) != expected:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
-from dicomviz.errors import BudgetError
-from dicomviz.geometry import make_affine
+from dicomviz.errors import BudgetError, describe
+from dicomviz.geometry import make_affine, nearest_patient_axes, obliquity_degrees
 from dicomviz.limits import Limits, bytes_text
 from dicomviz.notes import Note
 from dicomviz.pixels.decode import (
@@ -36,12 +38,20 @@ NO_DATA = "(no data)"
 
 @dataclass(frozen=True, eq=False)
 class Volume:
-    """A (slice, row, col) array and the affine that puts every voxel in LPS mm."""
+    """A 3-D array and the affine that puts every voxel in LPS mm, with what its values mean.
+
+    As built from a stack the array axes are (slice, row, col). Reoriented onto patient axes
+    (``dicomviz.display.views.canonical``) it is still a Volume: the array is a numpy view, the
+    affine and spacing follow it and every other field is kept, so the code downstream takes
+    one type and the array and its affine never drift apart. Valid once constructed.
+    """
 
     array: np.ndarray = field(repr=False)
     affine: np.ndarray = field(repr=False)
+    """4x4, from array indices to LPS mm."""
     spacing: tuple[float, float, float]
-    """(slice, row, col) in mm; slice spacing is along the normal, from positions."""
+    """mm between neighbours along each array axis; along the slice axis that is the distance
+    between slice planes (along their normal, from positions)."""
     stack_id: str
     modality: str = ""
     units: str = ""
@@ -51,18 +61,28 @@ class Volume:
     padding_value: float | None = None
     """Rescaled PixelPaddingValue: fills outside the scan's field of view, not tissue."""
     slice_names: tuple[str, ...] = ()
+    """The file behind each plane along ``slice_axis`` (NO_DATA between distant slices), in
+    array order; empty when planes are not slices of files (e.g. resampled)."""
     warnings: tuple[str, ...] = ()
     oriented: bool = True
     """False when the files do not say which way the images face: no direction labels then."""
     body_part: str = ""
     """BodyPartExamined, as the file says it (upper case), for choosing a CT window."""
+    slice_axis: int = 0
+    """The array axis the slices were stacked along (0 as built; wherever reorienting moved
+    it). Under gantry tilt its step leans off the slice normal, so orientation questions
+    take the normal of the other two axes for it."""
 
     def __post_init__(self) -> None:
         if self.array.ndim != 3:
             raise ValueError(f"volume array must be 3-D, got shape {self.array.shape}")
         if self.affine.shape != (4, 4):
             raise ValueError(f"affine must be 4x4, got {self.affine.shape}")
-        if self.slice_names and len(self.slice_names) != self.array.shape[0]:
+        if len(self.spacing) != 3:
+            raise ValueError(f"spacing must give 3 values, got {self.spacing}")
+        if self.slice_axis not in (0, 1, 2):
+            raise ValueError(f"slice_axis must be 0, 1 or 2, got {self.slice_axis}")
+        if self.slice_names and len(self.slice_names) != self.array.shape[self.slice_axis]:
             raise ValueError("one slice name per slice")
         self.array.flags.writeable = False
 
@@ -70,14 +90,44 @@ class Volume:
     def shape(self) -> tuple[int, int, int]:
         return self.array.shape  # type: ignore[return-value]
 
+    @cached_property
+    def patient_axes(self) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+        """For each array axis, the patient axis (0 x, 1 y, 2 z) it runs nearest to and the
+        sign (+1 towards L, P or S): what reorienting permutes and flips. Computed once."""
+        order = self._slice_axis_first()
+        axes, signs = nearest_patient_axes(self.affine[:, [*order, 3]])
+        by_axis = dict(zip(order, zip(axes, signs, strict=True), strict=True))
+        return (
+            tuple(by_axis[a][0] for a in range(3)),  # type: ignore[return-value]
+            tuple(by_axis[a][1] for a in range(3)),
+        )
+
+    @property
+    def obliquity(self) -> float:
+        """Degrees between the array axes and the patient axes they are nearest to (0 for a
+        stack square to the patient, whatever its gantry tilt)."""
+        return obliquity_degrees(self.affine[:, [*self._slice_axis_first(), 3]])
+
+    def _slice_axis_first(self) -> list[int]:
+        """Array axes with the slice axis first: geometry's helpers take the first column of an
+        affine as the one that may lean (gantry tilt)."""
+        return [self.slice_axis, *(a for a in range(3) if a != self.slice_axis)]
+
 
 def build_volume(
-    stack: Stack, limits: Limits | None = None, progress: Progress | None = None
+    stack: Stack,
+    limits: Limits | None = None,
+    progress: Progress | None = None,
+    *,
+    workers: int | None = None,
+    executor: Executor | None = None,
 ) -> Volume:
     """Decode, rescale and stack every frame of ``stack``.
 
     A frame that fails to decode leaves its slice at the volume's lowest value and is named in
-    the volume's warnings; the rest of the stack still loads.
+    the volume's warnings; the rest of the stack still loads. Slow codecs decode in worker
+    processes: ``workers`` of them made for this call (1: none), or on the caller's
+    ``executor``, else on a pool shared by the process (see :mod:`dicomviz.pixels.pool`).
     """
     limits = limits or Limits()
     frames = stack.frames
@@ -91,7 +141,9 @@ def build_volume(
             f"over {limits.describe('volume_bytes')}",
         )
     warnings = list(stack.warnings)
-    array, failed = _fill(np.empty(shape, dtype=dtype), stack, warnings, progress)
+    array, failed = _fill(
+        np.empty(shape, dtype=dtype), stack, warnings, progress, workers=workers, executor=executor
+    )
     if stack.planes is not None:
         array[[p for p, k in enumerate(stack.planes) if k < 0]] = np.nan
     if failed:
@@ -108,7 +160,13 @@ def build_volume(
 
 
 def _fill(
-    array: np.ndarray, stack: Stack, warnings: list[str], progress: Progress | None
+    array: np.ndarray,
+    stack: Stack,
+    warnings: list[str],
+    progress: Progress | None,
+    *,
+    workers: int | None = None,
+    executor: Executor | None = None,
 ) -> tuple[np.ndarray, list[int]]:
     """Decode every frame into its plane(s); returns the array (widened to float32 if a slice
     needed it) and the planes whose frame could not be decoded."""
@@ -116,7 +174,8 @@ def _fill(
     failed: list[int] = []
     targets = _planes_of_frames(stack)
     mosaics = any(f.tile is not None for f in frames)
-    pooled = decode_all(frames) if worth_pooling(frames) and not mosaics else None
+    pooling = worth_pooling(frames, workers=workers, executor=executor) and not mosaics
+    pooled = decode_all(frames, workers=workers, executor=executor) if pooling else None
     decoded: dict[tuple[int, int], np.ndarray | BaseException] = {}
     for k, frame in enumerate(frames):
         planes = targets[k]
@@ -216,18 +275,16 @@ def _decode_warning(frame: Frame, problem: BaseException) -> Note:
     if isinstance(problem, DecoderCrashed):
         text = f"{frame.name}: the decoder crashed on this pixel data; its slice is left blank"
     else:
-        text = (
-            f"{frame.name}: pixel data could not be decoded ({_short(problem)}); "
-            "its slice is left blank"
-        )
+        reason = describe(problem, 300, every_line=True)
+        text = f"{frame.name}: pixel data could not be decoded ({reason}); its slice is left blank"
     plain = f"One image could not be decoded ({frame.name}); its slice is shown blank."
     return Note(text, "decode", plain)
 
 
 def _assemble(stack: Stack, array: np.ndarray, warnings: list[str]) -> Volume:
-    ds = stack.header
+    header = stack.header
     first = stack.frames[0]
-    padding = ds.get("PixelPaddingValue")
+    padding = header.PixelPaddingValue
     modality = stack.modality.upper()
     return Volume(
         array=array,
@@ -240,7 +297,7 @@ def _assemble(stack: Stack, array: np.ndarray, warnings: list[str]) -> Volume:
         spacing=(stack.slice_spacing, *stack.pixel_spacing),
         stack_id=stack.id,
         modality=modality,
-        units="HU" if modality == "CT" else str(ds.get("RescaleType", "") or ""),
+        units="HU" if modality == "CT" else str(header.RescaleType or ""),
         description=stack.description,
         file_window=_stack_window(stack.frames),
         padding_value=None
@@ -251,14 +308,8 @@ def _assemble(stack: Stack, array: np.ndarray, warnings: list[str]) -> Volume:
         else tuple(stack.frames[k].name if k >= 0 else NO_DATA for k in stack.planes),
         warnings=tuple(warnings),
         oriented=first.orientation is not None,
-        body_part=str(ds.get("BodyPartExamined") or "").strip().upper(),
+        body_part=str(header.BodyPartExamined or "").strip().upper(),
     )
-
-
-def _short(exc: BaseException) -> str:
-    """One line from a decoder's message; pydicom lists each plugin's failure on its own line."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return "; ".join(lines)[:300] or type(exc).__name__
 
 
 def _output_dtype(frames: tuple[Frame, ...], *, gaps: bool = False) -> np.dtype:

@@ -4,6 +4,10 @@ Three layouts carry the same facts in different places: single-frame images (top
 classic multi-frame files (one position, frames along a vector) and enhanced multi-frame files
 (functional groups, per frame or shared). This module reads them all into one flat record per
 frame so nothing downstream needs to know which it was.
+
+Top-level values come from the file's header record. An enhanced file's functional groups and
+a Siemens mosaic's layout come from its whole Dataset (``DicomFile.dataset``), which pydicom has
+parsed already: the scanner takes neither kind of file.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from dicomviz.errors import InputFileError
-from dicomviz.io.reading import DicomFile, Header, first_item, number_of_frames
+from dicomviz.io.header import HeaderRecord, Values, first_item, number_of_frames, words
+from dicomviz.io.reading import DicomFile
 from dicomviz.series.mosaic import Mosaic, MosaicError, mosaic_of
 from dicomviz.series.variants import Variant, variant_of, variant_of_groups
 
@@ -74,16 +79,17 @@ class Frame:
 
 def frames_of(dicom: DicomFile) -> list[Frame]:
     """Every frame of a file, in stored order, with its own geometry and rescale."""
-    ds = dicom.header
-    count = number_of_frames(ds)
-    shared = _first_item(ds, "SharedFunctionalGroupsSequence")
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
-    if shared is not None or per_frame:
-        return [_enhanced_frame(dicom, i, shared, per_frame) for i in range(count)]
+    count = number_of_frames(dicom.header)
+    if dicom.functional_groups:
+        ds = dicom.dataset
+        shared = _first_item(ds, "SharedFunctionalGroupsSequence")
+        per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+        if shared is not None or per_frame:
+            return [_enhanced_frame(dicom, i, shared, per_frame) for i in range(count)]
     frames = _classic_frames(dicom, count)
-    if isinstance(ds, Dataset) and count == 1:
+    if count == 1 and "MOSAIC" in words(dicom.header.ImageType):
         try:
-            mosaic = mosaic_of(ds)
+            mosaic = mosaic_of(dicom.dataset)
         except MosaicError as exc:
             reason = f"a Siemens mosaic that cannot be unpacked: {exc.reason}"
             raise InputFileError(dicom.name, reason) from None
@@ -107,7 +113,7 @@ def _mosaic_slices(frame: Frame, mosaic: Mosaic) -> list[Frame]:
     ]
 
 
-def _first_item(ds: Header | None, keyword: str) -> Dataset | None:
+def _first_item(ds: Dataset | None, keyword: str) -> Dataset | None:
     return first_item(ds.get(keyword)) if isinstance(ds, Dataset) else None
 
 
@@ -134,7 +140,7 @@ def _number(value: Any, default: float) -> float:
     return got[0] if got else default
 
 
-def _window(ds: Any) -> tuple[float, float] | None:
+def _window(ds: Values) -> tuple[float, float] | None:
     """The first WindowCenter/WindowWidth pair (a file may suggest several), when usable."""
     center = _number(_first_of(ds.get("WindowCenter")), math.nan)
     width = _number(_first_of(ds.get("WindowWidth")), math.nan)
@@ -174,11 +180,15 @@ def _valid_orientation(cosines: tuple[float, ...] | None) -> tuple[float, ...] |
     return tuple(float(v) / row_norm for v in row) + tuple(float(v) / col_norm for v in col)
 
 
-def _orientation(ds: Header, source: Dataset | None = None) -> tuple[tuple[float, ...] | None, str]:
+def _orientation(
+    ds: HeaderRecord, source: Dataset | None = None
+) -> tuple[tuple[float, ...] | None, str]:
+    """The frame's own orientation (an enhanced file's plane orientation group), else the
+    file's, else the approximate one PatientOrientation gives."""
     cosines = _valid_orientation(_floats((source or ds).get("ImageOrientationPatient"), 6))
     if cosines is not None:
         return cosines, "ImageOrientationPatient"
-    letters = ds.get("PatientOrientation")
+    letters = ds.PatientOrientation
     if letters and len(letters) == 2:
         axes = [_letters_vector(str(v)) for v in letters]
         if axes[0] is not None and axes[1] is not None:
@@ -204,13 +214,13 @@ def _classic_frames(dicom: DicomFile, count: int) -> list[Frame]:
     so they are read once (a small file may declare tens of thousands of frames)."""
     ds = dicom.header
     orientation, source = _orientation(ds)
-    position = _floats(ds.get("ImagePositionPatient"), 3)
+    position = _floats(ds.ImagePositionPatient, 3)
     positions = _classic_positions(ds, position, orientation, count)
     spacing = _spacing(ds)
-    slope = _number(ds.get("RescaleSlope"), 1.0)
-    intercept = _number(ds.get("RescaleIntercept"), 0.0)
-    instance_number = _int_or_none(ds.get("InstanceNumber"))
-    thickness = _positive(ds.get("SliceThickness"))
+    slope = _number(ds.RescaleSlope, 1.0)
+    intercept = _number(ds.RescaleIntercept, 0.0)
+    instance_number = _int_or_none(ds.InstanceNumber)
+    thickness = _positive(ds.SliceThickness)
     window = _window(ds)
     rows, columns = int(ds.Rows), int(ds.Columns)
     return [
@@ -235,13 +245,16 @@ def _classic_frames(dicom: DicomFile, count: int) -> list[Frame]:
 
 
 def _classic_positions(
-    ds: Header, first: tuple[float, ...] | None, orientation: tuple[float, ...] | None, count: int
+    ds: HeaderRecord,
+    first: tuple[float, ...] | None,
+    orientation: tuple[float, ...] | None,
+    count: int,
 ) -> list[Vector | None]:
     """Classic multi-frame files give one position; frames step along the normal by
     SpacingBetweenSlices. Without that step the frames are not a spatial stack."""
     if first is None or count == 1:
         return [first] * count  # type: ignore[list-item]
-    step = _number(ds.get("SpacingBetweenSlices"), 0.0)
+    step = _number(ds.SpacingBetweenSlices, 0.0)
     if orientation is None or step == 0.0:
         return [None] * count
     normal = np.cross(orientation[:3], orientation[3:])
@@ -249,7 +262,7 @@ def _classic_positions(
     return [(x, y, z) for x, y, z in points.tolist()]
 
 
-def _spacing(ds: Header | None) -> tuple[float, float] | None:
+def _spacing(ds: Values | None) -> tuple[float, float] | None:
     if ds is None:
         return None
     for keyword in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
@@ -287,9 +300,8 @@ def _enhanced_frame(
         pixel_spacing=_spacing(measures) or _spacing(ds),
         slope=_number(rescale.get("RescaleSlope"), 1.0),
         intercept=_number(rescale.get("RescaleIntercept"), 0.0),
-        instance_number=_int_or_none(ds.get("InstanceNumber")),
-        thickness=_positive((measures or ds).get("SliceThickness"))
-        or _positive(ds.get("SliceThickness")),
+        instance_number=_int_or_none(ds.InstanceNumber),
+        thickness=_positive((measures or ds).get("SliceThickness")) or _positive(ds.SliceThickness),
         window=_window(group("FrameVOILUTSequence") or ds),
         variant=variant_of_groups(ds, index, group),
     )

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydicom.dataset import Dataset
 
-from dicomviz.errors import DicomvizError, UsageError
+from dicomviz.errors import DicomvizError, UsageError, describe
 
 Vector = tuple[float, float, float]
 
@@ -192,7 +192,7 @@ def _get(ds: Any, keyword: str) -> Any:
     try:
         return ds.get(keyword)
     except Exception as exc:
-        raise MosaicError(f"{keyword} cannot be read ({exc})") from None
+        raise MosaicError(f"{keyword} cannot be read ({describe(exc)})") from None
 
 
 def _is_mosaic(ds: Any) -> bool:

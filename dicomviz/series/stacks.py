@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 
 from dicomviz.errors import Skipped
 from dicomviz.geometry import plane_name, slice_normal
-from dicomviz.io.reading import Header
+from dicomviz.io.header import HeaderRecord
 from dicomviz.limits import Limits
 from dicomviz.notes import Note
 from dicomviz.series.frames import Frame
@@ -75,23 +75,23 @@ class Stack:
     def columns(self) -> int:
         return self.frames[0].columns
 
-    @property
-    def first(self) -> Dataset:
-        """The first frame's file's whole header, as pydicom reads it (for header tables)."""
+    def first_dataset(self) -> Dataset:
+        """The first frame's file's whole header as pydicom reads it, for header tables and
+        identifiers: parsed now for a scanned file; raises its InputFileError if it cannot be."""
         return self.frames[0].file.dataset
 
     @property
-    def header(self) -> Header:
-        """Header values of the first frame's file, for modality, description and the like."""
+    def header(self) -> HeaderRecord:
+        """The first frame's file's header record, for modality, description and the like."""
         return self.frames[0].file.header
 
     @property
     def modality(self) -> str:
-        return str(self.header.get("Modality", "") or "")
+        return str(self.header.Modality or "")
 
     @property
     def description(self) -> str:
-        return str(self.header.get("SeriesDescription", "") or "")
+        return str(self.header.SeriesDescription or "")
 
 
 def build_stacks(
@@ -169,7 +169,7 @@ matrix size split it further, as in any series)."""
 
 def _series_number(stack: Stack) -> int:
     try:
-        return int(stack.header.get("SeriesNumber") or 0)
+        return int(stack.header.SeriesNumber or 0)
     except (TypeError, ValueError):
         return 0
 
@@ -191,15 +191,10 @@ def _drop_repeated_instances(frames: Iterable[Frame], skipped: list[Skipped]) ->
     return kept
 
 
-def _instance_uid(header: Header) -> str:
+def _instance_uid(header: HeaderRecord) -> str:
     """SOPInstanceUID, else the file meta's copy of it (some exports blank the former)."""
-    uid = str(header.get("SOPInstanceUID") or "").strip()
-    if uid:
-        return uid
-    meta = getattr(header, "file_meta", None)
-    if meta is not None:
-        return str(meta.get("MediaStorageSOPInstanceUID") or "").strip()
-    return str(getattr(header, "media_instance", "") or "").strip()
+    uid = str(header.SOPInstanceUID or "").strip()
+    return uid or str(header.MediaStorageSOPInstanceUID or "").strip()
 
 
 def _grid_key(frame: Frame) -> tuple[int, int, tuple[float, ...]]:
@@ -323,8 +318,8 @@ def _make_stack(
         orientation=orientation,
         pixel_spacing=spacing,
         slice_spacing=depth,
-        slice_step=tuple(float(v) for v in step),  # type: ignore[arg-type]
-        origin=tuple(float(v) for v in origin),  # type: ignore[arg-type]
+        slice_step=tuple(float(v) for v in step),
+        origin=tuple(float(v) for v in origin),
         warnings=tuple(warnings),
         planes=planes,
         label=volume.label,

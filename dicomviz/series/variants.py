@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence as DicomSequence
+
+from dicomviz.io.header import Values, first_item
 
 Vector = tuple[float, float, float]
 _CANON_DIFFUSION = re.compile(
@@ -71,10 +72,10 @@ class Variant:
         return self.b_value is not None
 
 
-def variant_of(ds: Any, frame: int = 0) -> Variant:
+def variant_of(ds: Values, frame: int = 0) -> Variant:
     """A single-frame or classic multi-frame image's variant, from its top-level attributes.
 
-    ``ds`` answers ``get(keyword)`` (a pydicom Dataset or the engine's scanned header).
+    ``ds`` answers ``get(keyword)``: the file's header record (or a pydicom Dataset).
     """
     b_value = _number(ds.get("DiffusionBValue"))
     direction = _vector(ds.get("DiffusionGradientOrientation"))
@@ -95,7 +96,7 @@ def variant_of(ds: Any, frame: int = 0) -> Variant:
     )
 
 
-def variant_of_groups(ds: Any, frame: int, group: Callable[[str], Dataset | None]) -> Variant:
+def variant_of_groups(ds: Values, frame: int, group: Callable[[str], Dataset | None]) -> Variant:
     """An enhanced multi-frame image's variant: its functional groups first (``group`` gives the
     frame's own item of a functional group sequence, else the shared one), then the top level."""
     base = variant_of(ds, frame)
@@ -108,7 +109,7 @@ def variant_of_groups(ds: Any, frame: int, group: Callable[[str], Dataset | None
     b_value, direction = base.b_value, base.direction
     if diffusion is not None:
         b_value = _number(diffusion.get("DiffusionBValue"))
-        gradient = _first(diffusion.get("DiffusionGradientDirectionSequence"))
+        gradient = first_item(diffusion.get("DiffusionGradientDirectionSequence"))
         direction = _vector(gradient.get("DiffusionGradientOrientation")) if gradient else None
     return replace(
         base,
@@ -238,12 +239,6 @@ def _distinguishing_kinds(variants: Sequence[Variant]) -> dict[tuple[str, ...], 
 # ---- value readers ---------------------------------------------------------------------------
 
 
-def _first(value: Any) -> Dataset | None:
-    if isinstance(value, DicomSequence) and len(value) and isinstance(value[0], Dataset):
-        return value[0]
-    return None
-
-
 def _number(value: Any) -> float | None:
     if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
         value = value[0] if len(value) else None
@@ -287,7 +282,7 @@ def _units(rescale_type: Any) -> str:
 
 
 def _mapped_units(mapping: Dataset | None) -> str:
-    units = _first(mapping.get("MeasurementUnitsCodeSequence")) if mapping else None
+    units = first_item(mapping.get("MeasurementUnitsCodeSequence")) if mapping else None
     code = str(units.get("CodeValue") or "") if units else ""
     return "" if code in ("", "1") else code
 

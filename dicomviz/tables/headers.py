@@ -21,6 +21,7 @@ from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID
 
 from dicomviz.errors import UsageError
+from dicomviz.io.tags import DOUBLE_PIXEL_DATA, FLOAT_PIXEL_DATA, PIXEL_DATA, UNDEFINED_LENGTH
 
 _ELEMENT_COLUMNS = ("tag", "keyword", "name", "VR", "value", "path", "depth", "private_creator")
 HEADER_COLUMNS = (*_ELEMENT_COLUMNS, "per_frame")  # True inside a frame's functional groups
@@ -32,8 +33,8 @@ SHARED_TAG = 0x52009229  # SharedFunctionalGroupsSequence
 _BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 _NUMERIC_VRS = frozenset({"DS", "IS", "US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"})
 _ORDERED_TEXT_VRS = frozenset({"DA", "TM", "DT"})  # their text sorts chronologically
-_PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})  # Float, DoubleFloat, PixelData
-_UNDEFINED_LENGTH = 0xFFFFFFFF
+_PIXEL_TAGS = frozenset({FLOAT_PIXEL_DATA, DOUBLE_PIXEL_DATA, PIXEL_DATA})
+_UNDEFINED_LENGTH = UNDEFINED_LENGTH
 _HEX_PREVIEW_BYTES = 16
 _EXAMPLES = 3
 # Control characters would break a table cell; LT/ST/UT line breaks stay visible as a symbol.
