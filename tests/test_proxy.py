@@ -200,7 +200,11 @@ def _open_on_replica(browser, topology: Topology, replica: int):
             time.sleep(0.3)
             after = [topology.sessions(0), topology.sessions(1)]
         if after[replica] > before[replica]:
-            page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+            try:
+                page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+            except Exception:
+                page.screenshot(path=str(topology.tmp / f"replica{replica}-timeout.png"))
+                raise
             return context, page
         context.close()
         deadline = time.monotonic() + 10
