@@ -1,16 +1,16 @@
 """dicomviz page: drop in a study, search its headers, look through its volume along every plane.
 
-A thin layer over the ``dicomviz`` library: widgets, caching and messages only. Heavy objects
-(study, volume, views) live in ``st.cache_resource`` (shared, never copied), keyed by a content
-digest taken once per upload, and bounded so a hosted page does not grow without limit.
+A thin layer over the ``dicomviz`` library: widgets and messages, one function per panel. What
+an upload turns into (study, volumes, views, header tables) lives in one bounded, process-wide
+store keyed by the upload's content digest (``page/data.py``), so a hosted page holds to a memory
+budget and forgets a closed tab's data; heavy work waits its turn in a fair line.
 """
 
 from __future__ import annotations
 
 import gc
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import pandas as pd
@@ -20,22 +20,14 @@ import dicomviz
 from dicomviz import catalog, notes
 from dicomviz.display import figures, modes, opening, render, views, windowing
 from dicomviz.geometry import PLANES
-from dicomviz.io.inputs import content_digest
-from dicomviz.sample.phantom import SAMPLE_DESCRIPTION, sample_series
+from dicomviz.sample.phantom import SAMPLE_DESCRIPTION
 from dicomviz.tables import frame_headers, headers, privacy
+from page import data
+from page.data import Built, Source
 
 PLANE_CHOICES = [*(plane.capitalize() for plane in PLANES), "All three"]
 MODE_LABELS = {mode.label: mode for mode in modes.REGISTRY}
 AUTOMATIC = "Automatic"
-CACHE = {"max_entries": 4, "ttl": 3600, "show_spinner": False}
-
-
-@dataclass(frozen=True)
-class Source:
-    """What the page shows: a digest naming the content, and the uploaded files' bytes."""
-
-    digest: str
-    files: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,76 +47,45 @@ class Display:
     colormap: str
 
 
-# ---------- cached engine calls (keyed by digest; underscore arguments are not hashed) ----------
+# ---------- derived values, kept with the upload in the store (page/data.py) ----------
 
 
-@st.cache_resource(**CACHE)
-def sample_files() -> tuple[tuple[str, bytes], ...]:
-    return tuple(sample_series())
+def varying_table(source: Source, stack: dicomviz.Stack) -> pd.DataFrame:
+    return data.remembered(
+        source,
+        ("varying", stack.id),
+        lambda: frame_headers.varying_in_frames([(f.file.dataset, f.index) for f in stack.frames]),
+    )
 
 
-@dataclass
-class Slot:
-    """A cache entry filled outside the cached function, so a progress bar can show while it is
-    computed (elements drawn inside a cached function would be replayed on every hit)."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    value: object = None
-
-
-@st.cache_resource(**CACHE)
-def study_slot(digest: str) -> Slot:
-    return Slot()
-
-
-@st.cache_resource(**CACHE)
-def volume_slot(digest: str, stack_id: str) -> Slot:
-    return Slot()
-
-
-def filled(
-    slot: Slot, compute: Callable[[Callable[[float, str], None]], object], text: str
-) -> object:
-    """The slot's value, computed once (under its lock) with a progress bar."""
-    with slot.lock:
-        if slot.value is None:
-            bar = st.progress(0.0, text=text)
-            try:
-                slot.value = compute(lambda done, what: bar.progress(min(done, 1.0), text=what))
-            finally:
-                bar.empty()
-    return slot.value
-
-
-@st.cache_resource(max_entries=48, ttl=3600, show_spinner=False)
-def compute_view(
-    digest: str,
-    stack_id: str,
-    plane: str,
-    mode: str,
-    index: int,
-    slab: tuple[int, int],
-    _canon: dicomviz.Volume,
-) -> views.View:
-    return views.make_view(_canon, plane, mode, index=index, slab=slab)
-
-
-@st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
-def varying_table(digest: str, stack_id: str, _study: dicomviz.Study) -> pd.DataFrame:
-    stack = _study.find(stack_id)
-    return frame_headers.varying_in_frames([(f.file.dataset, f.index) for f in stack.frames])
-
-
-@st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
-def header_identifiers(
-    digest: str, stack_id: str, file_name: str | None, _study: dicomviz.Study
-) -> frozenset[str]:
+def header_identifiers(source: Source, stack: dicomviz.Stack, file_name: str | None) -> frozenset:
     """What one file's header (or, with None, every header of the series) names."""
-    stack = _study.find(stack_id)
-    files = {
-        id(f.file.dataset): f.file.dataset for f in stack.frames if file_name in (None, f.file.name)
-    }
-    return privacy.identifiers_of(*files.values())
+
+    def make() -> frozenset[str]:
+        files = {
+            id(f.file.dataset): f.file.dataset
+            for f in stack.frames
+            if file_name in (None, f.file.name)
+        }
+        return privacy.identifiers_of(*files.values())
+
+    return data.remembered(source, ("identifiers", stack.id, file_name), make)
+
+
+def label_identifiers(source: Source, study: dicomviz.Study) -> frozenset[str]:
+    """What the upload's headers name (one file per series), so picker labels can be cleaned
+    of it: a description sometimes holds the patient's name."""
+
+    def make() -> frozenset[str]:
+        found: set[str] = set()
+        for uid in dict.fromkeys(s.series_uid for s in study.stacks):
+            try:
+                found |= privacy.identifiers_of(study.find(uid).first_dataset())
+            except dicomviz.DicomvizError:
+                continue  # that file's whole header cannot be read: its description not shown
+        return frozenset(found)
+
+    return data.remembered(source, "label identifiers", make)
 
 
 # ---------- panels ----------
@@ -133,10 +94,9 @@ def header_identifiers(
 def upload_source() -> Source:
     """The uploaded files (or the sample).
 
-    Uploads are taken out of the uploaders as soon as they arrive: the session keeps their bytes
-    (shared, not copied) and the uploaders start empty again. Streamlit deep-copies an
-    uploader's value, every uploaded byte, on each rerun (bench/: 16-100 ms for a 300-slice CT
-    study, more for bigger ones), which would slow every window or plane change.
+    Uploads leave the uploaders, and Streamlit's uploaded-file manager, as soon as they arrive:
+    their bytes go to the page's bounded store (page/data.py) and the session keeps only their
+    digest. (Streamlit also deep-copies an uploader's value on every rerun.)
     """
     st.sidebar.header("Data")
     generation = st.session_state.setdefault("upload_generation", 0)
@@ -149,18 +109,22 @@ def upload_source() -> Source:
     )
     uploads = [*(files or []), *(folder or [])]
     if uploads:
-        # getvalue() shares the upload's bytes; getbuffer() would make BytesIO copy them.
-        pairs = tuple((u.name, u.getvalue()) for u in uploads)
-        st.session_state["upload"] = Source(content_digest(pairs), pairs)
+        kept = data.keep_upload(uploads)
         st.session_state["upload_generation"] = generation + 1
+        if isinstance(kept, str):
+            st.session_state["refused"] = kept
+        else:
+            _forget_upload()
+            st.session_state["upload"] = kept
         st.rerun()
+    if "refused" in st.session_state:
+        st.sidebar.error(st.session_state.pop("refused"))
     source = st.session_state.get("upload")
     if source is None:
         st.sidebar.caption("Showing the built-in **synthetic** sample. Drop in your own files.")
-        return Source("sample")
-    count = len(source.files)
+        return Source(data.SAMPLE)
     st.sidebar.caption(
-        f"Showing your upload ({count} file{'s' if count != 1 else ''}). "
+        f"Showing your upload ({source.count} file{'s' if source.count != 1 else ''}). "
         "Files dropped above replace it."
     )
     st.sidebar.button("Back to the sample", key="clear_upload", on_click=_forget_upload)
@@ -168,53 +132,29 @@ def upload_source() -> Source:
 
 
 def _forget_upload() -> None:
-    st.session_state.pop("upload", None)
+    source = st.session_state.pop("upload", None)
+    if source is not None:
+        data.forget(source)
 
 
-def read_study(source: Source) -> dicomviz.Study:
-    def compute(progress: Callable[[float, str], None]) -> dicomviz.Study:
-        files = sample_files() if source.digest == "sample" else source.files
-        return dicomviz.load(list(files), progress=progress)
+def in_line() -> Callable[[int], None]:
+    """What a waiting visitor sees: where they stand in the line for heavy work."""
+    place = st.empty()
 
-    return filled(study_slot(source.digest), compute, "Reading files…")
+    def waiting(ahead: int) -> None:
+        place.info(
+            f"In line: {ahead} {'study' if ahead == 1 else 'studies'} ahead of yours. "
+            "This server reads one study per core at a time; yours starts as soon as it can."
+        )
 
-
-@dataclass(frozen=True)
-class Built:
-    """A stack's volume as built, the same on patient axes (views.canonical), and the planes
-    it opens on."""
-
-    volume: dicomviz.Volume
-    canon: dicomviz.Volume
-    planes: tuple[str, ...]
-
-
-def read_volume(source: Source, stack: dicomviz.Stack) -> Built:
-    def compute(progress: Callable[[float, str], None]) -> Built:
-        volume = dicomviz.build_volume(stack, progress=progress)
-        return Built(volume, views.canonical(volume), opening.opening_planes(stack))
-
-    return filled(volume_slot(source.digest, stack.id), compute, "Building the volume…")
-
-
-@st.cache_resource(**CACHE)
-def label_identifiers(digest: str, _study: dicomviz.Study) -> frozenset[str]:
-    """What the upload's headers name (one file per series), so picker labels can be cleaned
-    of it: a description sometimes holds the patient's name."""
-    found: set[str] = set()
-    for uid in dict.fromkeys(s.series_uid for s in _study.stacks):
-        stack = _study.find(uid)
-        try:
-            found |= privacy.identifiers_of(stack.first_dataset())
-        except dicomviz.DicomvizError:
-            continue  # that file's whole header cannot be read: its description is not shown
-    return frozenset(found)
+    waiting.clear = place.empty  # type: ignore[attr-defined]
+    return waiting
 
 
 def summary(
     study: dicomviz.Study, source: Source, built: Built | None, stack: dicomviz.Stack | None
 ) -> None:
-    if source.digest == "sample":
+    if source.digest == data.SAMPLE:
         st.info(
             f"**{SAMPLE_DESCRIPTION}**: generated by code, not patient data. "
             "Upload DICOM files, a folder or a .zip in the sidebar to see your own."
@@ -448,14 +388,14 @@ def show_views(
     stack_key = f"{source.digest[:12]}-{stack.id}"
     shown: list[views.View] = []
     for column, plane in zip(columns, controls.planes, strict=True):
-        view = compute_view(
-            source.digest,
+        view = data.view(
+            source,
             stack.id,
+            canon,
             plane,
             controls.mode,
             controls.indices[plane],
             controls.slabs[plane],
-            canon,
         )
         figure = figures.view_figure(
             view,
@@ -507,12 +447,12 @@ def header_panel(
     frame = stack.frames[int(number) - 1]
     try:
         if only_varying:
-            table = varying_table(source.digest, stack.id, study)
+            table = varying_table(source, stack)
         else:
             table = headers.header_table(frame.file.dataset, frame=frame.index)
         if hide:
             file_name = None if only_varying else frame.file.name
-            found = header_identifiers(source.digest, stack.id, file_name, study)
+            found = header_identifiers(source, stack, file_name)
             table = privacy.redact_table(table, identifiers=found)
     except dicomviz.DicomvizError as exc:  # a whole header is only parsed here, on demand
         st.warning(str(exc))
@@ -588,24 +528,36 @@ def main() -> None:
     freeze_startup_objects()
     st.title("dicomviz")
     source = upload_source()
-    study = read_study(source)
+    waiting = in_line()
+    try:
+        study = data.read_study(source, waiting)
+    except data.Gone:
+        st.session_state.pop("upload", None)
+        st.warning(
+            "Your files are no longer held on this server (it needed the room for other "
+            "visitors, or they sat unused): drop them in again to go on."
+        )
+        source, study = Source(data.SAMPLE), data.read_study(Source(data.SAMPLE), waiting)
+    waiting.clear()  # type: ignore[attr-defined]
     if not study.stacks:
         summary(study, source, None, None)
         st.error("No image series found in this upload: see the skipped files above.")
         return
-    stack = pick_stack(study, label_identifiers(source.digest, study))
+    stack = pick_stack(study, label_identifiers(source, study))
     try:
-        built = read_volume(source, stack)
+        built = data.read_volume(source, stack, waiting)
     except dicomviz.DicomvizError as exc:
         summary(study, source, None, stack)
         st.error(str(exc))
         return
+    finally:
+        waiting.clear()  # type: ignore[attr-defined]
     stack_key = f"{source.digest[:12]}-{stack.id}"
     controls = view_controls(built, stack_key)
     first = controls.planes[0]
-    first_view = compute_view(
-        source.digest, stack.id, first, controls.mode, controls.indices[first],
-        controls.slabs[first], built.canon,
+    first_view = data.view(
+        source, stack.id, built.canon, first, controls.mode, controls.indices[first],
+        controls.slabs[first],
     )  # fmt: skip
     display = window_controls(built, controls.mode, first_view)
     summary(study, source, built, stack)

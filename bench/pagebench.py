@@ -38,7 +38,7 @@ def _timing(owner: object, name: str, label: str) -> None:
 
 
 def instrument() -> None:
-    from streamlit.delta_generator import DeltaGenerator  # noqa: TID251 (the bench drives the page)
+    from streamlit.delta_generator import DeltaGenerator
 
     import dicomviz
     import dicomviz.display.views
@@ -69,7 +69,7 @@ def instrument() -> None:
     _timing(DeltaGenerator, "download_button", "st.download_button")
     # Streamlit deep-copies every widget's value on every rerun (SessionState.register_widget),
     # the file uploader's list of UploadedFile (BytesIO) objects included.
-    import streamlit.runtime.state.session_state as session_state  # noqa: TID251 (the bench drives the page)
+    import streamlit.runtime.state.session_state as session_state
 
     _timing(session_state, "deepcopy", "streamlit deepcopy of widget values")
     import gc
@@ -104,8 +104,8 @@ def step(at, label: str, action) -> dict:
 
 
 def run(folder: Path | None, repeats: int) -> dict:
-    import streamlit as st  # noqa: TID251 (the bench drives the page)
-    from streamlit.testing.v1 import AppTest  # noqa: TID251 (the bench drives the page)
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
 
     instrument()
     st.cache_resource.clear()

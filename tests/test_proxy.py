@@ -216,7 +216,7 @@ def _open_on_replica(browser, topology: Topology, replica: int):
 
 
 def _upload(page, data: bytes, tmp: Path, name: str) -> None:
-    path = tmp / f"{name}.zip"
+    path = tmp / f"upload-{len(data)}.zip"  # not named like the series: the uploader lists it
     path.write_bytes(data)
     page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(path))
     page.wait_for_function(f"document.body.innerText.includes('{name}')", timeout=90_000)

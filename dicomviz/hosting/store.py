@@ -108,6 +108,13 @@ class Store:
             keys = [k for k, e in self._entries.items() if e.group == group]
             return sum(self._remove(k) for k in keys)
 
+    def unpin_group(self, group: str, session: str) -> None:
+        """One session stops showing one upload (others may still show it)."""
+        with self._lock:
+            for entry in self._entries.values():
+                if entry.group == group:
+                    entry.pinned_by.discard(session)
+
     def unpin(self, session: str) -> None:
         """A session is gone: its entries may now be swept once idle."""
         with self._lock:

@@ -1,0 +1,243 @@
+"""Where a visitor's upload and everything made from it live, and how heavy work waits its turn.
+
+One Store per process holds it all under one memory budget (DICOMVIZ_MEMORY_MB): the upload's
+bytes with the study read from them, built volumes, computed views, header tables. A session
+keeps only the upload's digest. Least recently used entries leave first when room is needed;
+entries no live session shows leave after IDLE_SECONDS, so a closed tab's data is gone within
+Streamlit's disconnected-session TTL plus about a minute. Reading and building run in a fair
+line, as many at once as the process has cores; a waiting visitor is told where they stand.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import streamlit as st
+from streamlit.logger import get_logger
+
+import dicomviz
+from dicomviz.display import opening, views
+from dicomviz.hosting.queue import FairQueue
+from dicomviz.hosting.store import Store, memory_budget
+from dicomviz.io.inputs import content_digest
+from dicomviz.limits import bytes_text
+from dicomviz.sample.phantom import sample_series
+from page import internals
+
+IDLE_SECONDS = float(os.environ.get("DICOMVIZ_IDLE_SECONDS", "40"))
+"""Unshown entries leave after this long unused (Streamlit forgets a closed tab after its
+server.disconnectedSessionTTL, 120 s by default; then this, then at most one sweep)."""
+SWEEP_SECONDS = 10.0
+PARSED_BYTES_PER_FILE = 8 * 1024
+"""What a parsed file costs besides its bytes (header record, frames), counted with the upload."""
+SAMPLE = "sample"
+LOG = get_logger("dicomviz.page")  # Streamlit's logging set-up and level (logger.level)
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a session shows: the digest naming its upload (or the sample), and a file count."""
+
+    digest: str
+    count: int = 0
+
+
+@dataclass
+class Upload:
+    """An upload's files and, once read, the study made of them: one store entry, so the bytes
+    the study points into are counted, and leave, together."""
+
+    files: tuple[tuple[str, bytes], ...]
+    study: dicomviz.Study | None = None
+
+
+@dataclass(frozen=True)
+class Built:
+    """A stack's volume as built, the same on patient axes (views.canonical), and the planes
+    it opens on."""
+
+    volume: dicomviz.Volume
+    canon: dicomviz.Volume
+    planes: tuple[str, ...]
+
+
+class Gone(Exception):
+    """The session's upload is no longer held (the server needed the room, or it sat idle)."""
+
+
+@dataclass
+class Hosting:
+    """The process-wide store and line, with per-key locks so one thing is computed once."""
+
+    store: Store
+    line: FairQueue
+    locks: dict[Hashable, threading.Lock] = field(default_factory=dict)
+    guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def lock(self, key: Hashable) -> threading.Lock:
+        with self.guard:
+            return self.locks.setdefault(key, threading.Lock())
+
+
+@st.cache_resource(show_spinner=False)
+def hosting() -> Hosting:
+    """One per process, with a thread that sweeps idle data of sessions that are gone."""
+    made = Hosting(Store(memory_budget(), idle_seconds=IDLE_SECONDS), FairQueue())
+
+    def sweep() -> None:
+        while True:
+            time.sleep(SWEEP_SECONDS)
+            freed = made.store.sweep(internals.live_sessions())
+            if freed:
+                stats = made.store.stats()
+                LOG.info(
+                    "swept %s of data no session shows; %s of %s held",
+                    bytes_text(freed),
+                    bytes_text(stats.used),
+                    bytes_text(stats.budget),
+                )
+            with made.guard:  # forget locks of keys that are gone
+                for key in [k for k, lock in made.locks.items() if not lock.locked()]:
+                    if made.store.get(key) is None:
+                        del made.locks[key]
+
+    threading.Thread(target=sweep, name="dicomviz-sweeper", daemon=True).start()
+    return made
+
+
+def keep_upload(uploads: list[Any]) -> Source | str:
+    """Put uploaded files in the store and out of Streamlit's manager; the new Source, or a
+    sentence saying why they cannot be kept."""
+    files = tuple((u.name, u.getvalue()) for u in uploads)  # getvalue() shares the bytes
+    internals.release_uploads(uploads)
+    digest = content_digest(files)
+    size = sum(len(data) for _, data in files) + PARSED_BYTES_PER_FILE * len(files)
+    store = hosting().store
+    if not store.fits(size):
+        return (
+            f"This upload ({bytes_text(size)}) is larger than this server holds for all its "
+            f"visitors together ({bytes_text(store.budget)}): drop fewer files at a time, or "
+            "run dicomviz on your own machine (see the README)."
+        )
+    store.put(("upload", digest), Upload(files), size, group=digest, session=internals.session_id())
+    return Source(digest, len(files))
+
+
+def forget(source: Source) -> None:
+    """The session lets its upload go ("Back to the sample" or new files): unpinned, it leaves
+    when idle, unless another session shows the same files."""
+    session = internals.session_id()
+    if session is not None and source.digest != SAMPLE:
+        hosting().store.unpin_group(source.digest, session)
+
+
+def read_study(source: Source, waiting: Callable[[int], None]) -> dicomviz.Study:
+    """The study of an upload (read once, in the line), or Gone."""
+    if source.digest == SAMPLE:
+        return _sample().study  # type: ignore[return-value]
+    upload = _get(("upload", source.digest))
+    if upload is None:
+        raise Gone
+    with hosting().lock(("study", source.digest)):
+        if upload.study is None:
+            with hosting().line.turn(waiting):
+                upload.study = _with_progress(
+                    "Reading files…", lambda p: dicomviz.load(list(upload.files), progress=p)
+                )
+    return upload.study
+
+
+def _sample() -> Upload:
+    key = ("upload", SAMPLE)
+    upload = _get(key)
+    if upload is not None and upload.study is not None:
+        return upload
+    with hosting().lock(key):
+        upload = _get(key)
+        if upload is None or upload.study is None:
+            files = tuple(sample_series())
+            study = dicomviz.load(list(files))
+            size = sum(len(d) for _, d in files) + PARSED_BYTES_PER_FILE * len(files)
+            upload = Upload(files, study)
+            hosting().store.put(key, upload, size, group=SAMPLE, session=internals.session_id())
+    return upload
+
+
+def read_volume(source: Source, stack: dicomviz.Stack, waiting: Callable[[int], None]) -> Built:
+    """The stack's volume (built once, in the line), refused in words if it cannot fit."""
+    key = ("volume", source.digest, stack.id)
+    built = _get(key)
+    if built is not None:
+        return built
+    need = stack.depth * stack.rows * stack.columns * 4
+    store = hosting().store
+    if not store.fits(need):
+        raise dicomviz.BudgetError(
+            stack.id,
+            f"this series needs up to {bytes_text(need)} in memory, more than this server holds "
+            f"for all its visitors together ({bytes_text(store.budget)})",
+        )
+    with hosting().lock(key):
+        built = _get(key)
+        if built is None:
+            with hosting().line.turn(waiting):
+                volume = _with_progress(
+                    "Building the volume…", lambda p: dicomviz.build_volume(stack, progress=p)
+                )
+            built = Built(volume, views.canonical(volume), opening.opening_planes(stack))
+            _put(key, built, volume.array.nbytes, source)
+    return built
+
+
+def view(
+    source: Source,
+    stack_id: str,
+    canon: dicomviz.Volume,
+    plane: str,
+    mode: str,
+    index: int,
+    slab: tuple[int, int],
+) -> views.View:
+    """One view, computed once; it owns its pixels (a view into the volume would keep the whole
+    volume alive after the volume itself left the store)."""
+    key = ("view", source.digest, stack_id, plane, mode, index, slab)
+    found = _get(key)
+    if found is None:
+        made = views.make_view(canon, plane, mode, index=index, slab=slab)
+        if not made.image.flags.owndata:
+            made = replace(made, image=np.array(made.image))
+        _put(key, made, made.image.nbytes, source)
+        found = made
+    return found
+
+
+def remembered(source: Source, key: Hashable, make: Callable[[], Any], size: int = 64_000) -> Any:
+    """A small derived value (a header table, identifiers) held with the upload it comes from."""
+    full = ("derived", source.digest, key)
+    found = _get(full)
+    if found is None:
+        found = make()
+        _put(full, found, size, source)
+    return found
+
+
+def _get(key: Hashable) -> Any:
+    return hosting().store.get(key, session=internals.session_id())
+
+
+def _put(key: Hashable, value: Any, size: int, source: Source) -> None:
+    hosting().store.put(key, value, size, group=source.digest, session=internals.session_id())
+
+
+def _with_progress(text: str, work: Callable[[Callable[[float, str], None]], Any]) -> Any:
+    bar = st.progress(0.0, text=text)
+    try:
+        return work(lambda done, what: bar.progress(min(done, 1.0), text=what))
+    finally:
+        bar.empty()

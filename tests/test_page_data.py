@@ -1,0 +1,110 @@
+"""The hosted page's data plumbing (page/data.py), without a browser: uploads kept in the
+bounded store under their digest, refused in words when they cannot fit, read once in the line,
+views owning their pixels, and a clear "gone" when the server dropped an upload."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from synth import make_series, zip_bytes
+
+import dicomviz
+from dicomviz.hosting.queue import FairQueue
+from dicomviz.hosting.store import Store
+from page import data
+
+
+class FakeUpload:
+    """What st.file_uploader hands over: a name, the bytes, Streamlit's file id."""
+
+    def __init__(self, name: str, payload: bytes) -> None:
+        self.name, self._payload, self.file_id = name, payload, f"id-{name}"
+
+    def getvalue(self) -> bytes:
+        return self._payload
+
+
+@pytest.fixture
+def hosting(monkeypatch: pytest.MonkeyPatch) -> data.Hosting:
+    made = data.Hosting(Store(64 * 1024 * 1024, idle_seconds=60), FairQueue(slots=1))
+    monkeypatch.setattr(data, "hosting", lambda: made)
+    return made
+
+
+def _uploads(slices: int = 6) -> list[FakeUpload]:
+    return [FakeUpload(n, b) for n, b in make_series(slices=slices, rows=32, columns=24)]
+
+
+def test_an_upload_is_kept_once_under_its_digest(hosting: data.Hosting) -> None:
+    source = data.keep_upload(_uploads())
+    assert isinstance(source, data.Source) and source.count == 6
+    again = data.keep_upload(_uploads())
+    assert again == source  # the same files: the same digest, one entry
+    assert hosting.store.stats().entries == 1
+    study = data.read_study(source, lambda ahead: None)
+    assert len(study.stacks[0].frames) == 6
+    assert data.read_study(source, lambda ahead: None) is study  # read once
+
+
+def test_an_upload_larger_than_the_budget_is_refused_in_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tiny = data.Hosting(Store(20_000, idle_seconds=60), FairQueue(slots=1))
+    monkeypatch.setattr(data, "hosting", lambda: tiny)
+    said = data.keep_upload(_uploads())
+    assert isinstance(said, str)
+    assert "larger than this server holds for all its visitors together" in said
+    assert tiny.store.stats().entries == 0
+
+
+def test_a_volume_that_cannot_fit_is_refused_in_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    small = data.Hosting(Store(200_000, idle_seconds=60), FairQueue(slots=1))
+    monkeypatch.setattr(data, "hosting", lambda: small)
+    # A zip of blank slices: a small upload that unpacks into a 640 KiB volume.
+    archive = zip_bytes(make_series(slices=40, rows=64, columns=64))
+    source = data.keep_upload([FakeUpload("study.zip", archive)])
+    assert isinstance(source, data.Source), source
+    study = data.read_study(source, lambda ahead: None)
+    with pytest.raises(dicomviz.BudgetError, match="more than this server holds"):
+        data.read_volume(source, study.stacks[0], lambda ahead: None)
+
+
+def test_heavy_work_waits_its_turn_and_says_where_it_stands(hosting: data.Hosting) -> None:
+    source = data.keep_upload(_uploads())
+    places: list[int] = []
+    holding = threading.Event()
+    release = threading.Event()
+
+    def someone_else() -> None:
+        with hosting.line.turn():
+            holding.set()
+            release.wait(5)
+
+    other = threading.Thread(target=someone_else)
+    other.start()
+    holding.wait(5)
+    threading.Timer(0.3, release.set).start()
+    started = time.monotonic()
+    study = data.read_study(source, places.append)
+    other.join(5)
+    assert places and places[0] == 1  # one study ahead
+    assert time.monotonic() - started >= 0.25 and study.stacks
+
+
+def test_cached_views_own_their_pixels(hosting: data.Hosting) -> None:
+    source = data.keep_upload(_uploads())
+    study = data.read_study(source, lambda ahead: None)
+    built = data.read_volume(source, study.stacks[0], lambda ahead: None)
+    view = data.view(source, study.stacks[0].id, built.canon, "axial", "slice", 2, (2, 3))
+    assert view.image.flags.owndata and not np.shares_memory(view.image, built.canon.array)
+    assert data.view(source, study.stacks[0].id, built.canon, "axial", "slice", 2, (2, 3)) is view
+
+
+def test_a_dropped_upload_is_said_to_be_gone(hosting: data.Hosting) -> None:
+    source = data.keep_upload(_uploads())
+    hosting.store.drop_group(source.digest)
+    with pytest.raises(data.Gone):
+        data.read_study(source, lambda ahead: None)
