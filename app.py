@@ -72,6 +72,28 @@ def header_identifiers(source: Source, stack: dicomviz.Stack, file_name: str | N
     return data.remembered(source, ("identifiers", stack.id, file_name), make)
 
 
+def shown_table(
+    source: Source, stack: dicomviz.Stack, frame, *, only_varying: bool, hide: bool
+) -> pd.DataFrame:
+    """The header table as shown (one image's, or what varies; identifiers hidden or not),
+    made once and kept with the upload: a slice step then does not pay for it again."""
+
+    def make() -> pd.DataFrame:
+        if only_varying:
+            table = varying_table(source, stack)
+        else:
+            table = headers.header_table(frame.file.dataset, frame=frame.index)
+        if hide:
+            file_name = None if only_varying else frame.file.name
+            table = privacy.redact_table(
+                table, identifiers=header_identifiers(source, stack, file_name)
+            )
+        return table
+
+    image = None if only_varying else (frame.file.name, frame.index)
+    return data.remembered(source, ("table", stack.id, image, hide), make, size=1_000_000)
+
+
 def label_identifiers(source: Source, study: dicomviz.Study) -> frozenset[str]:
     """What the upload's headers name (one file per series), so picker labels can be cleaned
     of it: a description sometimes holds the patient's name."""
@@ -402,6 +424,7 @@ def show_views(
             display.window,
             colormap=display.colormap,
             clickable=True,
+            picture=True,  # a PNG: a fifth of the bytes of a heatmap; hover values from the grid
             crosshair=views.crosshair_pixel(canon, plane, controls.indices),
             height=460 if len(controls.planes) > 1 else 640,
             depth=figures.slab_position(canon.affine, view.plane, view.slab),
@@ -446,14 +469,7 @@ def header_panel(
     )
     frame = stack.frames[int(number) - 1]
     try:
-        if only_varying:
-            table = varying_table(source, stack)
-        else:
-            table = headers.header_table(frame.file.dataset, frame=frame.index)
-        if hide:
-            file_name = None if only_varying else frame.file.name
-            found = header_identifiers(source, stack, file_name)
-            table = privacy.redact_table(table, identifiers=found)
+        table = shown_table(source, stack, frame, only_varying=only_varying, hide=hide)
     except dicomviz.DicomvizError as exc:  # a whole header is only parsed here, on demand
         st.warning(str(exc))
         return

@@ -103,7 +103,7 @@ def page(server: str):
 def _wait_for_heatmap(page, count: int = 1) -> None:
     page.wait_for_function(
         f"document.querySelectorAll('.js-plotly-plot .heatmaplayer image, "
-        f".js-plotly-plot .hm').length >= {count}",
+        f".js-plotly-plot .hm, .js-plotly-plot .imagelayer image').length >= {count}",
         timeout=90_000,
     )
 

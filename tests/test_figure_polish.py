@@ -367,3 +367,26 @@ def test_views_png_min_size_and_titles(volume) -> None:
 
 def test_docstring_examples_run() -> None:
     assert doctest.testmod(dicomviz.display.figures).failed == 0
+
+
+def test_a_picture_figure_is_the_windowed_view_and_hovers_true_values() -> None:
+    """The page's light figure: the picture is exactly the windowed view (one image pixel per
+    view pixel), hover values come from the view itself, and it weighs a fraction of a heatmap."""
+    import base64
+
+    from dicomviz.display.windowing import to_grey as grey_of
+
+    files = make_series(slices=20, rows=64, columns=48)
+    volume = dicomviz.build_volume(dicomviz.load(files).stacks[0])
+    view = dicomviz.make_view(volume, "coronal", "slice")
+    window = Window(20, 300)
+    figure = figures.view_figure(view, window, picture=True)
+    source = figure.data[0].source
+    assert source.startswith("data:image/png;base64,")
+    png = Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1])))
+    np.testing.assert_array_equal(np.asarray(png), grey_of(view.image, window))
+    grid = figure.data[1]
+    step = max(1, -(-max(view.image.shape) // figures.PICTURE_GRID_MAX))
+    np.testing.assert_array_equal(grid.customdata, view.image[::step, ::step].ravel())
+    heavy = len(figures.view_figure(view, window, clickable=True).to_json())
+    assert len(figure.to_json()) < heavy

@@ -11,14 +11,23 @@ it (title, edge labels, scale bar, a black border) is positioned on the image's 
 
 from __future__ import annotations
 
+import base64
+import io
 from dataclasses import astuple
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 
-from dicomviz.display.render import LABEL_COLOUR, plotly_colorscale, scale_bar_mm, scale_bar_text
+from dicomviz.display.render import (
+    LABEL_COLOUR,
+    colour_table,
+    plotly_colorscale,
+    scale_bar_mm,
+    scale_bar_text,
+)
 from dicomviz.display.views import View, check_plane
-from dicomviz.display.windowing import Window
+from dicomviz.display.windowing import Window, to_grey
 
 PATIENT_DIRECTIONS = {"x": "L", "y": "P", "z": "S"}
 """DICOM LPS: a coordinate grows towards the patient's Left (x), Posterior (y), Superior (z);
@@ -37,6 +46,9 @@ _TITLE = 22
 _TOOLBAR = 32
 
 CLICK_GRID_MAX = 128
+PICTURE_GRID_MAX = 48
+"""The light (picture) figure's grid: every 11th pixel of a 512 image; hover shows the value
+at the nearest grid point, clicks land within half a grid step."""
 """At most this many clickable points per image axis: every 4th pixel of a 512 image keeps
 a 512x512 figure under 1.5 MB (bench/RESULTS.md); hover shows the value at that point."""
 
@@ -68,34 +80,50 @@ def view_figure(
     crosshair: tuple[int, int] | None = None,
     height: int = 560,
     depth: tuple[str, float, float] | None = None,
+    picture: bool = False,
 ) -> go.Figure:
-    """A heatmap of ``view`` on patient coordinates (LPS mm) in physical aspect.
+    """``view`` on patient coordinates (LPS mm) in physical aspect.
 
-    ``crosshair`` = (row, col) draws linked-view guide lines; ``clickable`` adds the selectable
-    point grid, which then also carries the hover text (value and position). ``depth`` (from
-    :func:`slab_position`) adds the position along the view's normal to the title.
+    A heatmap of the values by default (a new window only restyles it), or with ``picture`` the
+    windowed image as a PNG (a fifth of the bytes on the wire: the page's light figure; a new
+    window then rebuilds the picture, never the view). ``crosshair`` = (row, col) draws
+    linked-view guide lines; ``clickable`` adds the selectable point grid, which then also
+    carries the hover text (value and position); a picture always has it, since its pixels
+    hold no values. ``depth`` (from :func:`slab_position`) adds the position along the view's
+    normal to the title.
     """
     rows, cols = view.image.shape
     values = display_values(view.image)
     units = f" {view.units}" if view.units else ""
     x_name, y_name = _direction(view, view.columns.name), _direction(view, view.rows.name)
     where = f"{x_name} %{{x:.1f}}, {y_name} %{{y:.1f}} mm"
-    heatmap = go.Heatmap(
-        z=values,
-        x0=view.columns.start,
-        dx=view.columns.step,
-        y0=view.rows.start,
-        dy=view.rows.step,
-        zmin=window.low,
-        zmax=window.high,
-        colorscale=plotly_colorscale(colormap),
-        showscale=False,
-        hoverongaps=False,
-        hovertemplate=f"%{{z}}{units}<br>{where}<extra></extra>",
-    )
-    figure = go.Figure(heatmap)
-    if clickable:
-        figure.add_traces(_click_grid(view, values, f"%{{customdata}}{units}", where))
+    if picture:
+        image: go.BaseTraceType = go.Image(
+            source=_png_uri(view, window, colormap),
+            x0=view.columns.start,
+            dx=view.columns.step,
+            y0=view.rows.start,
+            dy=view.rows.step,
+            hoverinfo="skip",
+        )
+    else:
+        image = go.Heatmap(
+            z=values,
+            x0=view.columns.start,
+            dx=view.columns.step,
+            y0=view.rows.start,
+            dy=view.rows.step,
+            zmin=window.low,
+            zmax=window.high,
+            colorscale=plotly_colorscale(colormap),
+            showscale=False,
+            hoverongaps=False,
+            hovertemplate=f"%{{z}}{units}<br>{where}<extra></extra>",
+        )
+    figure = go.Figure(image)
+    if clickable or picture:
+        grid = _click_grid(view, values, f"%{{customdata}}{units}", where, light=picture)
+        figure.add_traces(grid)
     half_x, half_y = view.columns.step / 2, view.rows.step / 2
     x_range = sorted([view.columns.at(0) - half_x, view.columns.at(cols - 1) + half_x])
     figure.update_xaxes(range=x_range, visible=False, constrain="domain")
@@ -135,6 +163,19 @@ def view_figure(
         ],
     )
     return figure
+
+
+def _png_uri(view: View, window: Window, colormap: str) -> str:
+    """The view windowed and coloured as a PNG data URI, one image pixel per view pixel (the
+    axes carry the physical aspect)."""
+    grey = to_grey(view.image, window)
+    if colormap == "gray":
+        picture = Image.fromarray(grey, "L")
+    else:
+        picture = Image.fromarray(colour_table(colormap)[grey], "RGB")
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", compress_level=1)  # speed over the last few bytes
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def figure_title(view: View, depth: tuple[str, float, float] | None = None) -> str:
@@ -186,11 +227,18 @@ def _oriented(view: View) -> bool:
     return any(astuple(view.labels))
 
 
-def _click_grid(view: View, values: np.ndarray, value: str, where: str) -> list[go.Scattergl]:
+def _click_grid(
+    view: View, values: np.ndarray, value: str, where: str, *, light: bool = False
+) -> list[go.Scatter | go.Scattergl]:
     """Invisible clickable points on every ``step``-th pixel; those over no data (NaN, between
-    distant slices) form a second trace whose hover says so instead of 'nan HU'."""
+    distant slices) form a second trace whose hover says so instead of 'nan HU'.
+
+    The light figure's grid is sparser and drawn as SVG: a WebGL scatter costs the browser a
+    new WebGL context on every redraw (150-200 ms in Chromium here), more than the whole rest
+    of a slice step."""
     rows, cols = values.shape
-    step = max(1, -(-max(rows, cols) // CLICK_GRID_MAX))
+    step = max(1, -(-max(rows, cols) // (PICTURE_GRID_MAX if light else CLICK_GRID_MAX)))
+    scatter = go.Scatter if light else go.Scattergl
     r, c = np.meshgrid(np.arange(0, rows, step), np.arange(0, cols, step), indexing="ij")
     x = np.float32(view.columns.start) + c.ravel().astype(np.float32) * view.columns.step
     y = np.float32(view.rows.start) + r.ravel().astype(np.float32) * view.rows.step
@@ -198,7 +246,7 @@ def _click_grid(view: View, values: np.ndarray, value: str, where: str) -> list[
     empty = np.isnan(sampled) if sampled.dtype.kind == "f" else np.zeros(sampled.shape, bool)
     marker = {"size": max(4, step * 3), "opacity": 0}
     traces = [
-        go.Scattergl(
+        scatter(
             x=x[~empty],
             y=y[~empty],
             customdata=sampled[~empty],
@@ -210,7 +258,7 @@ def _click_grid(view: View, values: np.ndarray, value: str, where: str) -> list[
     ]
     if empty.any():
         traces.append(
-            go.Scattergl(
+            scatter(
                 x=x[empty],
                 y=y[empty],
                 mode="markers",
