@@ -20,9 +20,10 @@ import dicomviz
 from dicomviz import catalog, notes
 from dicomviz.display import figures, modes, opening, render, views, windowing
 from dicomviz.geometry import PLANES
+from dicomviz.pixels import resample
 from dicomviz.sample.phantom import SAMPLE_DESCRIPTION
 from dicomviz.tables import frame_headers, headers, privacy
-from page import data
+from page import browse, data
 from page.data import Built, Source
 
 PLANE_CHOICES = [*(plane.capitalize() for plane in PLANES), "All three"]
@@ -271,6 +272,31 @@ def pick_stack(study: dicomviz.Study, identifiers: frozenset[str]) -> dicomviz.S
     return labels[label]
 
 
+def grid_control(built: Built) -> str:
+    """As acquired, or resampled onto the patient's axes: offered when the stack is off them
+    (an oblique MR, a gantry-tilted CT, which opens on patient axes)."""
+    volume = built.volume
+    if not resample.needs_patient_axes(volume):
+        return "acquired"
+    options = {"As acquired": "acquired", "On patient axes": "patient"}
+    key = f"grid-{volume.stack_id}"
+    if key not in st.session_state:
+        default = resample.default_grid(volume)
+        st.session_state[key] = next(k for k, v in options.items() if v == default)
+    angle = resample.off_patient_axes(volume)
+    choice = st.sidebar.radio(
+        "Grid",
+        list(options),
+        key=key,
+        horizontal=True,
+        help=f"The slices are {angle:.1f}° off the patient's axes. As acquired, the views run "
+        "along the slices (labels approximate); on patient axes the volume is resampled "
+        "(trilinear) so an axial view is truly axial.",
+    )
+    st.sidebar.caption(f"Slices {angle:.1f}° off the patient's axes.")
+    return options[choice]
+
+
 def view_controls(built: Built, stack_key: str) -> ViewControls:
     """Plane(s), mode, and per-plane slice index or slab, all from the sidebar. A series opens
     on its own plane(s); "All three" stays when switching series."""
@@ -398,6 +424,43 @@ def on_click(plane: str, canon: dicomviz.Volume, stack_key: str, view: views.Vie
         st.session_state[f"index-{other}-{stack_key}"] = int(index) + 1
 
 
+def browse_panel(
+    source: Source, stack: dicomviz.Stack, built: Built, controls: ViewControls, display: Display
+) -> None:
+    """The stack in a viewer that runs in the browser (page/browse.py): scrolling, windowing
+    and slabs without a rerun. What it shows becomes the sidebar's choices, so the views below
+    and the PNG download follow it."""
+    stack_key = f"{source.digest[:12]}-{stack.id}"
+
+    def follow(shown: browse.Shown) -> bool:
+        how = modes.get(shown.mode)
+        wanted: dict[str, object] = {
+            "plane": "All three" if shown.layout == "all" else shown.layout.capitalize(),
+            "mode": how.label,
+            "center": f"{shown.window.center:g}",
+            "width": f"{shown.window.width:g}",
+            "window_for": (built.volume.stack_id, how.name),  # keep this window, not the mode's
+        }
+        for plane in PLANES:
+            wanted[f"index-{plane}-{stack_key}"] = shown.indices[plane] + 1
+            if how.projects:
+                start, stop = shown.slabs[plane]
+                wanted[f"slab-{plane}-{how.opening_slab_mm}-{stack_key}"] = (start + 1, stop)
+        changed = {k: v for k, v in wanted.items() if st.session_state.get(k) != v}
+        st.session_state.update(changed)
+        return bool(changed)
+
+    st.subheader("Browse", anchor=False)
+    st.caption(
+        "Wheel or arrow keys: next slice · drag: window · click: move the crosshair · "
+        "double-click: automatic window. The views below follow it when you pause."
+    )
+    start = browse.Shown.of(
+        controls.planes, controls.mode, controls.indices, controls.slabs, display.window
+    )
+    browse.panel(group=source.digest, stack_key=stack_key, built=built, start=start, follow=follow)
+
+
 def show_views(
     source: Source,
     stack: dicomviz.Stack,
@@ -492,7 +555,10 @@ def header_panel(
 def shown_frame(
     stack: dicomviz.Stack, volume: dicomviz.Volume, controls: ViewControls
 ) -> int | None:
-    """The frame behind the slice shown in the plane the stack was acquired in, if any."""
+    """The frame behind the slice shown in the plane the stack was acquired in, if any (none
+    on a resampled volume: its planes are no file's slice)."""
+    if not volume.slice_names:
+        return None
     for plane in controls.planes:
         stored = views.stored_slice(volume, plane, controls.indices[plane])
         if stored is None:
@@ -568,7 +634,16 @@ def main() -> None:
         return
     finally:
         waiting.clear()  # type: ignore[attr-defined]
-    stack_key = f"{source.digest[:12]}-{stack.id}"
+    grid = grid_control(built)
+    if grid == "patient":
+        try:
+            built = data.on_patient_axes(source, stack, built, waiting)
+        except dicomviz.DicomvizError as exc:
+            st.warning(f"{exc} Shown as acquired instead.")
+            grid = "acquired"
+        finally:
+            waiting.clear()  # type: ignore[attr-defined]
+    stack_key = f"{source.digest[:12]}-{stack.id}-{grid}"
     controls = view_controls(built, stack_key)
     first = controls.planes[0]
     first_view = data.view(
@@ -577,6 +652,7 @@ def main() -> None:
     )  # fmt: skip
     display = window_controls(built, controls.mode, first_view)
     summary(study, source, built, stack)
+    browse_panel(source, stack, built, controls, display)
     shown = show_views(source, stack, built.canon, controls, display)
     downloads(shown, built.canon, display)
     header_panel(study, stack, source, shown_frame(stack, built.volume, controls))

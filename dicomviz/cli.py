@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     project.add_argument("--series", help="series UID (or UID#n for a split series)")
     project.add_argument("--window", help="CENTER,WIDTH for the PNG")
     project.add_argument("--labels", action="store_true", help="draw orientation labels")
+    project.add_argument(
+        "--grid",
+        choices=("acquired", "patient"),
+        help="as acquired, or resampled onto patient axes (default as on the page: patient "
+        "axes for a gantry-tilted CT, else as acquired)",
+    )
     project.add_argument("-o", "--output", required=True, metavar="OUT")
     return parser
 
@@ -221,7 +227,10 @@ def _project(args: argparse.Namespace) -> int:
     window = parse_window(args.window) if args.window else None
     study = load(args.paths)
     stack, note = _pick_stack(study, args.series)
+    from dicomviz.pixels.resample import default_grid, on_grid
+
     volume = build_volume(stack)
+    volume = on_grid(volume, args.grid or default_grid(volume))
     view = make_view(volume, args.plane, args.mode, index=args.index, slab=slab)
     window = window or initial_window(volume, view.mode, view)[0]  # as the page opens it
     base = Path(args.output)

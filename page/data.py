@@ -27,6 +27,7 @@ from dicomviz.hosting.queue import FairQueue
 from dicomviz.hosting.store import Store, memory_budget
 from dicomviz.io.inputs import content_digest
 from dicomviz.limits import bytes_text
+from dicomviz.pixels import resample
 from dicomviz.sample.phantom import sample_series
 from page import internals
 
@@ -193,6 +194,25 @@ def read_volume(source: Source, stack: dicomviz.Stack, waiting: Callable[[int], 
             built = Built(volume, views.canonical(volume), opening.opening_planes(stack))
             _put(key, built, volume.array.nbytes, source)
     return built
+
+
+def on_patient_axes(
+    source: Source, stack: dicomviz.Stack, built: Built, waiting: Callable[[int], None]
+) -> Built:
+    """The stack resampled onto patient axes (once, in the line), or refused in words."""
+    key = ("patient", source.digest, stack.id)
+    found = _get(key)
+    if found is not None:
+        return found
+    with hosting().lock(key):
+        found = _get(key)
+        if found is None:
+            limits = dicomviz.Limits(volume_bytes=min(hosting().store.budget, 4 << 30))
+            with hosting().line.turn(waiting):
+                volume = resample.on_patient_axes(built.volume, limits=limits)
+            found = Built(volume, volume, built.planes)
+            _put(key, found, volume.array.nbytes, source)
+    return found
 
 
 def view(

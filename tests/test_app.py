@@ -357,3 +357,22 @@ def test_the_command_line_draws_every_mode_in_the_pages_automatic_window(
     assert chosen["max"] != chosen["slice"]  # each mode's own rule, not one window for all
     if series == "sample":
         assert chosen["min"] == CT_PRESETS["lung"]
+
+
+def test_a_tilted_ct_opens_on_patient_axes_and_can_be_shown_as_acquired() -> None:
+    import numpy as np
+    from test_resample import _files
+
+    angle = np.radians(18.5)
+    files = _files((1, 0, 0), (0, 1, 0), tilt=(0.0, 1.5 * np.tan(angle), 0.0))
+    at = _app()
+    at.file_uploader(key="files").set_value([("tilted.zip", zip_bytes(files), "application/zip")])
+    at.run()
+    _no_errors(at)
+    (grid,) = [r for r in at.sidebar.radio if r.key.startswith("grid-")]
+    assert grid.value == "On patient axes"
+    assert any("18.5° off the patient's axes" in c.value for c in at.sidebar.caption)
+    patient = _figures(at)[0]["data"][1]["customdata"]
+    grid.set_value("As acquired").run()
+    _no_errors(at)
+    assert _figures(at)[0]["data"][1]["customdata"] != patient
