@@ -425,12 +425,11 @@ def on_click(plane: str, canon: dicomviz.Volume, stack_key: str, view: views.Vie
 
 
 def browse_panel(
-    source: Source, stack: dicomviz.Stack, built: Built, controls: ViewControls, display: Display
+    source: Source, stack_key: str, built: Built, controls: ViewControls, display: Display
 ) -> None:
     """The stack in a viewer that runs in the browser (page/browse.py): scrolling, windowing
-    and slabs without a rerun. What it shows becomes the sidebar's choices, so the views below
-    and the PNG download follow it."""
-    stack_key = f"{source.digest[:12]}-{stack.id}"
+    and slabs without a rerun. What it shows becomes the sidebar's choices (``stack_key`` names
+    them, as in view_controls), so the views below and the PNG download follow it."""
 
     def follow(shown: browse.Shown) -> bool:
         how = modes.get(shown.mode)
@@ -591,6 +590,108 @@ def downloads(shown: list[views.View], canon: dicomviz.Volume, display: Display)
     )
 
 
+def nifti_downloads(stack: dicomviz.Stack, built: Built) -> None:
+    """The stack as the page shows it (as acquired or on patient axes) as NIfTI, and its JSON
+    sidecar; each made only when asked for. The sidecar names the patient only while the
+    header panel shows identifiers. File names never hold header values."""
+    from dicomviz import export  # nibabel's writer: loaded with the first page that offers it
+
+    with_identifiers = not st.session_state.get("hide_ids", True)
+    st.sidebar.download_button(
+        "Download NIfTI (.nii.gz)",
+        partial(export.nifti_gz, built.volume),
+        key="nifti",
+        mime="application/gzip",
+        file_name="dicomviz_series.nii.gz",
+    )
+    st.sidebar.download_button(
+        "Download NIfTI sidecar (.json)",
+        partial(export.sidecar_json, stack, built.volume, with_identifiers=with_identifiers),
+        key="nifti_json",
+        mime="application/json",
+        file_name="dicomviz_series.json",
+    )
+
+
+SPIN_AXES = {"si": "Head–feet (S-I)", "lr": "Left–right (L-R)"}
+SPIN_SEEN = {"si": "0° from the front, 90° from the patient's left", "lr": "0° from the front, "
+             "90° from above the head, 270° from the feet"}  # fmt: skip
+SPIN_PREVIEW = 256
+
+
+@st.fragment
+def spin_panel(
+    source: Source, stack: dicomviz.Stack, built: Built, controls: ViewControls, display: Display
+) -> None:
+    """A MIP turning about the patient (dicomviz.display.spin), played in the browser: play,
+    pause and scrub without a rerun; made only on a click, kept with the upload, drawn in the
+    sidebar's window."""
+    from dicomviz.display import spin as spinning
+
+    with st.expander("3-D MIP (spin)"):
+        cols = st.columns([3, 3, 3, 2, 2], vertical_alignment="bottom")
+        axis = cols[0].radio(
+            "Turn about", list(SPIN_AXES), format_func=SPIN_AXES.get, key="spin_axis"
+        )
+        frames = cols[1].radio("Frames per turn", [12, 36, 72], index=1, key="spin_frames")
+        boxable = modes.get(controls.mode).projects and not resample.needs_patient_axes(
+            built.volume
+        )
+        boxed = cols[2].checkbox(
+            "Only the views' slabs",
+            key="spin_box",
+            disabled=not boxable,
+            help="Turn only the part of the patient inside the slabs chosen for the three "
+            "planes (a projection mode, on the patient's axes).",
+        )
+        box = tuple(controls.slabs[plane] for plane in PLANES) if boxed and boxable else None
+        preview = cols[3].button("Make preview", key="spin_preview")
+        full = cols[4].button("Full resolution", key="spin_full")
+        key = (stack.id, axis, frames, box)
+        if preview or full:
+            waiting = in_line()
+            volume = built.volume
+            if resample.needs_patient_axes(volume):  # shown as acquired: turned on patient axes
+                volume = data.on_patient_axes(source, stack, built, waiting).volume
+            small = None if full else SPIN_PREVIEW
+            data.spin(
+                source,
+                (*key, small),
+                lambda p: spinning.spin(
+                    volume, axis=axis, frames=frames, box=box, max_size=small, progress=p
+                ),
+                waiting,
+            )
+            waiting.clear()  # type: ignore[attr-defined]
+        whole = data.spin(source, (*key, None))
+        made = whole or data.spin(source, (*key, SPIN_PREVIEW))
+        if made is None:
+            st.caption(
+                f"Make a preview (at most {SPIN_PREVIEW} voxels a side, a few seconds) or the "
+                "full resolution; it then plays here, and turns without reloading the page."
+            )
+            return
+        figure = data.remembered(
+            source,
+            ("spin figure", *key, whole is None, display.window, display.colormap),
+            lambda: spinning.spin_figure(made, display.window, colormap=display.colormap),
+            size=3_000_000,
+        )
+        st.plotly_chart(figure, key="spin_figure", config={"displaylogo": False})
+        st.caption(
+            f"{'Preview' if whole is None else 'Full resolution'}: {len(made.frames)} frames "
+            f"of {made.frames.shape[1]} x {made.frames.shape[2]}, {SPIN_SEEN[axis]}; "
+            f"in the sidebar's window ({display.window})."
+        )
+        st.download_button(
+            "Download GIF",
+            partial(spinning.spin_gif, made, display.window, colormap=display.colormap),
+            key="spin_gif",
+            mime="image/gif",
+            file_name=f"dicomviz_spin_{axis}_{len(made.frames)}.gif",
+        )
+
+
 @st.cache_resource
 def freeze_startup_objects() -> bool:
     """Move everything alive before the first page run (modules of Streamlit, pandas, Plotly,
@@ -652,9 +753,11 @@ def main() -> None:
     )  # fmt: skip
     display = window_controls(built, controls.mode, first_view)
     summary(study, source, built, stack)
-    browse_panel(source, stack, built, controls, display)
+    browse_panel(source, stack_key, built, controls, display)
     shown = show_views(source, stack, built.canon, controls, display)
+    spin_panel(source, stack, built, controls, display)
     downloads(shown, built.canon, display)
+    nifti_downloads(stack, built)
     header_panel(study, stack, source, shown_frame(stack, built.volume, controls))
 
 

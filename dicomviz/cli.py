@@ -67,6 +67,41 @@ def _parser() -> argparse.ArgumentParser:
         "axes for a gantry-tilted CT, else as acquired)",
     )
     project.add_argument("-o", "--output", required=True, metavar="OUT")
+    convert = sub.add_parser(
+        "convert", help="one series as NIfTI (OUT.nii.gz) with a JSON sidecar (OUT.json)"
+    )
+    convert.add_argument("paths", nargs="+", metavar="PATH")
+    convert.add_argument("--series", help="series UID (or UID#n for a split or 4-D series)")
+    convert.add_argument(
+        "--grid",
+        choices=("acquired", "patient"),
+        help="as acquired, or resampled onto patient axes (default as on the page: patient "
+        "axes for a gantry-tilted CT, else as acquired)",
+    )
+    convert.add_argument(
+        "--with-identifiers",
+        action="store_true",
+        help="also write patient name, IDs, dates, UIDs and institution into the sidecar",
+    )
+    convert.add_argument(
+        "-o", "--output", required=True, metavar="OUT.nii.gz", help="OUT.nii.gz, or OUT.nii"
+    )
+    spin = sub.add_parser("spin", help="MIPs from angles around an axis as .npy and a GIF")
+    spin.add_argument("paths", nargs="+", metavar="PATH")
+    spin.add_argument("--series", help="series UID (or UID#n for a split series)")
+    spin.add_argument(
+        "--axis",
+        choices=("si", "lr"),
+        default="si",
+        help="turn about the head-feet axis (default; 0 degrees from the front, 90 from the "
+        "patient's left) or the left-right one (90: from above the head)",
+    )
+    spin.add_argument("--frames", type=int, default=36, help="frames in a turn (default 36)")
+    spin.add_argument("--window", help="CENTER,WIDTH for the GIF")
+    spin.add_argument(
+        "--box", help="S0:S1,P0:P1,L0:L1 slices on patient axes (from inferior, anterior, right)"
+    )
+    spin.add_argument("-o", "--output", required=True, metavar="OUT")
     return parser
 
 
@@ -79,7 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # command runs: a caller of main() keeps its own warning filters.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", module="pydicom")
-            return {"info": _info, "headers": _headers, "project": _project}[args.command](args)
+            commands = {"info": _info, "headers": _headers, "project": _project}
+            commands["convert"] = _convert
+            commands["spin"] = _spin
+            return commands[args.command](args)
     except DicomvizError as exc:
         print(f"dicomviz: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
@@ -247,6 +285,80 @@ def _project(args: argparse.Namespace) -> int:
     print(
         f"dicomviz: wrote {base}.npy ({view.image.shape[0]} x {view.image.shape[1]}, "
         f"{view.image.dtype}) and {png.name} (window {window})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    """Write one stack as NIfTI and its JSON sidecar beside it (OUT.nii.gz and OUT.json)."""
+    # nibabel's writer and the privacy tables: here only, so the other commands never load them
+    from dicomviz.export import nifti_image, sidecar_json, write_nifti
+    from dicomviz.pixels.resample import default_grid, on_grid
+
+    _check_paths(args.paths)
+    image_path = Path(args.output)
+    name = image_path.name
+    suffix = next((s for s in (".nii.gz", ".nii") if name.lower().endswith(s)), None)
+    if suffix is None or len(name) == len(suffix):
+        raise UsageError(f"output {args.output!r} must be a file name ending in .nii.gz or .nii")
+    sidecar_path = image_path.with_name(name[: -len(suffix)] + ".json")
+    study = load(args.paths)
+    stack, note = _pick_stack(study, args.series)
+    volume = build_volume(stack)
+    grid = args.grid or default_grid(volume)
+    volume = on_grid(volume, grid)
+    image = nifti_image(volume)
+    with image_path.open("wb") as target:
+        write_nifti(image, target, compress=suffix == ".nii.gz")
+    sidecar_path.write_text(sidecar_json(stack, volume, with_identifiers=args.with_identifiers))
+    if note:
+        print(f"dicomviz: {note}", file=sys.stderr)
+    for warning in (*volume.warnings, oblique_warning(volume)):
+        if warning:
+            print(f"dicomviz: warning: {warning}", file=sys.stderr)
+    shape = " x ".join(str(n) for n in image.shape)
+    print(
+        f"dicomviz: wrote {image_path} ({shape}, {image.get_data_dtype()}, "
+        f"{'as acquired' if grid == 'acquired' else 'on patient axes'}) and {sidecar_path.name}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _spin(args: argparse.Namespace) -> int:
+    """Write a spinning MIP: OUT.npy (frames x rows x columns, rescaled units, frame k at
+    k * 360 / N degrees) and OUT.gif (8-bit, labelled, in the window)."""
+    from dicomviz.display.spin import spin, spin_gif  # scipy's and Pillow's GIF: here only
+
+    _check_paths(args.paths)
+    window = parse_window(args.window) if args.window else None
+    box = None
+    if args.box:
+        ranges = args.box.split(",")
+        if len(ranges) != 3:
+            raise UsageError(f"box {args.box!r} must be S0:S1,P0:P1,L0:L1, e.g. 10:200,:,:")
+        box = [_parse_slab(text) for text in ranges]
+    study = load(args.paths)
+    stack, note = _pick_stack(study, args.series)
+    volume = build_volume(stack)
+    turned = spin(volume, axis=args.axis, frames=args.frames, box=box)
+    window = window or initial_window(volume, "max", turned.view(0))[0]  # as the page's MIP
+    base = Path(args.output)
+    if base.suffix.lower() in (".npy", ".gif"):
+        base = base.with_suffix("")
+    np.save(base.with_name(base.name + ".npy"), turned.frames)
+    gif = base.with_name(base.name + ".gif")
+    gif.write_bytes(spin_gif(turned, window))
+    if note:
+        print(f"dicomviz: {note}", file=sys.stderr)
+    for warning in volume.warnings:
+        print(f"dicomviz: warning: {warning}", file=sys.stderr)
+    count, rows, columns = turned.frames.shape
+    print(
+        f"dicomviz: wrote {base}.npy ({count} frames about {args.axis.upper()[0]}-"
+        f"{args.axis.upper()[1]} of {rows} x {columns}, float32, on patient axes) and "
+        f"{gif.name} (window {window})",
         file=sys.stderr,
     )
     return 0

@@ -237,6 +237,28 @@ def view(
     return found
 
 
+def spin(
+    source: Source,
+    key: Hashable,
+    make: Callable[[Callable[[float, str], None]], Any] | None = None,
+    waiting: Callable[[int], None] | None = None,
+) -> Any:
+    """A spinning MIP (``dicomviz.display.spin.Spin``) kept with the upload it comes from: made
+    (in the line, with a progress bar) only when ``make`` is given, else the one the store
+    still holds, or None."""
+    full = ("spin", source.digest, key)
+    found = _get(full)
+    if found is not None or make is None:
+        return found
+    with hosting().lock(full):
+        found = _get(full)
+        if found is None:
+            with hosting().line.turn(waiting):
+                found = _with_progress("Turning the volume…", make)
+            _put(full, found, found.frames.nbytes, source)
+    return found
+
+
 def remembered(source: Source, key: Hashable, make: Callable[[], Any], size: int = 64_000) -> Any:
     """A small derived value (a header table, identifiers) held with the upload it comes from."""
     full = ("derived", source.digest, key)

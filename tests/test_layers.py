@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("dicomviz.loading",),
     ("dicomviz.display",),
     ("dicomviz.tables",),
+    ("dicomviz.export",),
     ("dicomviz.catalog",),
     ("dicomviz.sample",),
     ("dicomviz.hosting",),

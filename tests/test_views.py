@@ -156,7 +156,7 @@ def test_the_command_line_offers_the_registrys_modes_and_the_librarys_planes() -
 
     project = _parser()._subparsers._group_actions[0].choices["project"]  # type: ignore[union-attr]
     choices = {a.dest: tuple(a.choices) for a in project._actions if a.choices}
-    assert choices == {"plane": PLANES, "mode": modes.MODES}
+    assert choices["plane"] == PLANES and choices["mode"] == modes.MODES
 
 
 def test_titles_take_the_modes_word() -> None:

@@ -144,8 +144,9 @@ def build_volume(
     array, failed = _fill(
         np.empty(shape, dtype=dtype), stack, warnings, progress, workers=workers, executor=executor
     )
-    if stack.planes is not None:
-        array[[p for p, k in enumerate(stack.planes) if k < 0]] = np.nan
+    empty = [p for p, k in enumerate(stack.planes or ()) if k < 0]
+    if empty:  # (an int16 volume has none: a grid with gaps is built as float32)
+        array[empty] = np.nan
     if failed:
         _blank(array, failed)
     if is_colour(frames[0].file):
