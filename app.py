@@ -431,7 +431,7 @@ def browse_panel(
     and slabs without a rerun. What it shows becomes the sidebar's choices (``stack_key`` names
     them, as in view_controls), so the views below and the PNG download follow it."""
 
-    def follow(shown: browse.Shown) -> bool:
+    def follow(shown: browse.Shown) -> None:
         how = modes.get(shown.mode)
         wanted: dict[str, object] = {
             "plane": "All three" if shown.layout == "all" else shown.layout.capitalize(),
@@ -445,9 +445,7 @@ def browse_panel(
             if how.projects:
                 start, stop = shown.slabs[plane]
                 wanted[f"slab-{plane}-{how.opening_slab_mm}-{stack_key}"] = (start + 1, stop)
-        changed = {k: v for k, v in wanted.items() if st.session_state.get(k) != v}
-        st.session_state.update(changed)
-        return bool(changed)
+        st.session_state.update({k: v for k, v in wanted.items() if st.session_state.get(k) != v})
 
     st.subheader("Browse", anchor=False)
     st.caption(
