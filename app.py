@@ -461,13 +461,13 @@ def browse_panel(
 def show_views(
     source: Source,
     stack: dicomviz.Stack,
+    stack_key: str,
     canon: dicomviz.Volume,
     controls: ViewControls,
     display: Display,
 ) -> list[views.View]:
     """One Plotly view per chosen plane; returns them all, for the PNG download."""
     columns = st.columns(len(controls.planes))
-    stack_key = f"{source.digest[:12]}-{stack.id}"
     shown: list[views.View] = []
     for column, plane in zip(columns, controls.planes, strict=True):
         view = data.view(
@@ -752,7 +752,7 @@ def main() -> None:
     display = window_controls(built, controls.mode, first_view)
     summary(study, source, built, stack)
     browse_panel(source, stack_key, built, controls, display)
-    shown = show_views(source, stack, built.canon, controls, display)
+    shown = show_views(source, stack, stack_key, built.canon, controls, display)
     spin_panel(source, stack, built, controls, display)
     downloads(shown, built.canon, display)
     nifti_downloads(stack, built)

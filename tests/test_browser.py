@@ -165,7 +165,10 @@ def test_clicking_a_view_moves_the_other_planes(page, server: str) -> None:
     )
     page.wait_for_timeout(1500)
     before = _slider_values(page)
-    box = page.query_selector_all(".js-plotly-plot")[1].query_selector(".nsewdrag").bounding_box()
+    coronal = page.query_selector_all(".js-plotly-plot")[1]
+    coronal.scroll_into_view_if_needed()  # the browsing view sits above the Plotly views
+    page.wait_for_timeout(500)
+    box = coronal.query_selector(".nsewdrag").bounding_box()
     # Upper right of the coronal view: a higher axial slice, a sagittal slice on the left side.
     page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.2)
     expected = json.dumps(json.dumps(before, separators=(",", ":")))
