@@ -413,13 +413,21 @@ def _parsed_window(center: str, width: str) -> windowing.Window | None:
         return None
 
 
-def on_click(plane: str, canon: dicomviz.Volume, stack_key: str, view: views.View) -> None:
-    """Linked views: a click in one view moves the other planes' slices there."""
+def on_click(
+    plane: str,
+    canon: dicomviz.Volume,
+    stack_key: str,
+    axes: tuple[views.Coordinate, views.Coordinate],
+) -> None:
+    """Linked views: a click in one view moves the other planes' slices there. (A callback,
+    kept as long as the tab: ``canon`` is the volume's geometry without its pixels, ``axes``
+    the view's rows and columns without its image.)"""
     state = st.session_state.get(f"figure-{plane}")
     points = state.selection.points if state and state.selection else []
     if not points:
         return  # a second click on the same point sends an empty selection
-    row, col = view.rows.index(points[0]["y"]), view.columns.index(points[0]["x"])
+    rows, columns = axes
+    row, col = rows.index(points[0]["y"]), columns.index(points[0]["x"])
     for other, index in views.linked_indices(canon, plane, row, col).items():
         st.session_state[f"index-{other}-{stack_key}"] = int(index) + 1
 
@@ -431,6 +439,8 @@ def browse_panel(
     and slabs without a rerun. What it shows becomes the sidebar's choices (``stack_key`` names
     them, as in view_controls), so the views below and the PNG download follow it."""
 
+    stack_id = built.volume.stack_id  # the callback keeps names, never the volume
+
     def follow(shown: browse.Shown) -> None:
         how = modes.get(shown.mode)
         wanted: dict[str, object] = {
@@ -438,7 +448,7 @@ def browse_panel(
             "mode": how.label,
             "center": f"{shown.window.center:g}",
             "width": f"{shown.window.width:g}",
-            "window_for": (built.volume.stack_id, how.name),  # keep this window, not the mode's
+            "window_for": (stack_id, how.name),  # keep this window, not the mode's
         }
         for plane in PLANES:
             wanted[f"index-{plane}-{stack_key}"] = shown.indices[plane] + 1
@@ -493,7 +503,9 @@ def show_views(
             figure,
             key=f"figure-{plane}",
             selection_mode="points",
-            on_select=partial(on_click, plane, canon, stack_key, view),
+            on_select=partial(
+                on_click, plane, canon.geometry(), stack_key, (view.rows, view.columns)
+            ),
             config={"doubleClick": "reset", "displaylogo": False},
         )
         shown.append(view)
@@ -597,14 +609,16 @@ def nifti_downloads(stack: dicomviz.Stack, built: Built) -> None:
     with_identifiers = not st.session_state.get("hide_ids", True)
     st.sidebar.download_button(
         "Download NIfTI (.nii.gz)",
-        partial(export.nifti_gz, built.volume),
+        data.while_held(export.nifti_gz, built.volume),
         key="nifti",
         mime="application/gzip",
         file_name="dicomviz_series.nii.gz",
     )
     st.sidebar.download_button(
         "Download NIfTI sidecar (.json)",
-        partial(export.sidecar_json, stack, built.volume, with_identifiers=with_identifiers),
+        data.while_held(
+            export.sidecar_json, stack, built.volume, with_identifiers=with_identifiers
+        ),
         key="nifti_json",
         mime="application/json",
         file_name="dicomviz_series.json",
@@ -618,14 +632,18 @@ SPIN_PREVIEW = 256
 
 
 @st.fragment
-def spin_panel(
-    source: Source, stack: dicomviz.Stack, built: Built, controls: ViewControls, display: Display
-) -> None:
+def spin_panel(source: Source, held: data.Held, controls: ViewControls, display: Display) -> None:
     """A MIP turning about the patient (dicomviz.display.spin), played in the browser: play,
     pause and scrub without a rerun; made only on a click, kept with the upload, drawn in the
-    sidebar's window."""
+    sidebar's window. ``held`` is the stack and its Built, held weakly: Streamlit keeps a
+    fragment's arguments as long as the tab."""
     from dicomviz.display import spin as spinning
 
+    found = held.get()
+    if found is None:
+        st.info("This study is no longer held on the server: reload the page to go on.")
+        return
+    stack, built = found
     with st.expander("3-D MIP (spin)"):
         cols = st.columns([3, 3, 3, 2, 2], vertical_alignment="bottom")
         axis = cols[0].radio(
@@ -683,7 +701,10 @@ def spin_panel(
         )
         st.download_button(
             "Download GIF",
-            partial(spinning.spin_gif, made, display.window, colormap=display.colormap),
+            data.while_held(
+                partial(spinning.spin_gif, window=display.window, colormap=display.colormap),
+                made,
+            ),
             key="spin_gif",
             mime="image/gif",
             file_name=f"dicomviz_spin_{axis}_{len(made.frames)}.gif",
@@ -753,7 +774,7 @@ def main() -> None:
     summary(study, source, built, stack)
     browse_panel(source, stack_key, built, controls, display)
     shown = show_views(source, stack, stack_key, built.canon, controls, display)
-    spin_panel(source, stack, built, controls, display)
+    spin_panel(source, data.Held(stack, built), controls, display)
     downloads(shown, built.canon, display)
     nifti_downloads(stack, built)
     header_panel(study, stack, source, shown_frame(stack, built.volume, controls))

@@ -169,7 +169,11 @@ def _timed(page, received: list[int], action) -> tuple[float, int]:
     before_bytes = received[0]
     start = time.perf_counter()
     action()
-    page.wait_for_function(f"({_PICTURE})() !== {json.dumps(before_picture)}", timeout=30_000)
+    try:
+        page.wait_for_function(f"({_PICTURE})() !== {json.dumps(before_picture)}", timeout=30_000)
+    except Exception:
+        page.screenshot(path="/tmp/dicomviz-bench/felt-timeout.png", full_page=True)
+        raise
     felt = (time.perf_counter() - start) * 1000
     _settle(page)
     return felt, received[0] - before_bytes

@@ -104,7 +104,7 @@ def panel(
         st.warning(str(exc))
         return
     callbacks = {
-        "on_view_change": partial(_on_view, follow, built, stack_key),
+        "on_view_change": partial(_on_view, follow, built.canon.shape, stack_key),
         "on_missing_change": _on_missing,
         "on_full_change": _on_full,
         "on_poll_change": _on_poll,
@@ -169,7 +169,7 @@ def _build(
 ) -> payloads.Payload:
     """Make and keep one payload (also in a thread: no Streamlit calls here)."""
     try:
-        with hosting.line.turn():
+        with hosting.line.turn(background=True):  # never ahead of someone's first view
             made = payloads.payload(canon, window=window, factor=factor, workers=usable_cores())
         hosting.store.put(key, made, made.wire_bytes + 65_536, group=group, session=session)
         return made
@@ -216,10 +216,10 @@ def _start(built: data.Built, step: list[int], start: Shown) -> dict[str, Any]:
     }
 
 
-def shown_of(report: dict[str, Any], built: data.Built) -> Shown:
-    """The viewer's report (on the payload's grid) on the full-resolution grid."""
+def shown_of(report: dict[str, Any], shape: tuple[int, int, int]) -> Shown:
+    """The viewer's report (on the payload's grid) on the full-resolution grid of a volume of
+    ``shape`` (on patient axes)."""
     step = report["step"]
-    shape = built.canon.shape
     indices, slabs = {}, {}
     for plane in PLANES:
         axis = _NORMAL[plane]
@@ -234,12 +234,13 @@ def shown_of(report: dict[str, Any], built: data.Built) -> Shown:
 # ---------- what the viewer says (callbacks: they run before the next run) ----------
 
 
-def _on_view(follow: Callable[[Shown], None], built: data.Built, stack_key: str) -> None:
+def _on_view(follow: Callable[[Shown], None], shape: tuple[int, int, int], stack_key: str) -> None:
+    """(A callback: it keeps the volume's shape, never the volume.)"""
     report = (st.session_state.get(KEY) or {}).get("view")
     if not report or report.get("stack") != stack_key:
         return  # a report about a stack no longer shown
     try:
-        shown = shown_of(report, built)
+        shown = shown_of(report, shape)
     except (KeyError, TypeError, ValueError):
         return  # not a report this page understands: keep the page as it is
     follow(shown)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,6 +24,7 @@ from streamlit.logger import get_logger
 
 import dicomviz
 from dicomviz.display import opening, views
+from dicomviz.hosting import memory
 from dicomviz.hosting.queue import FairQueue
 from dicomviz.hosting.store import Store, memory_budget
 from dicomviz.io.inputs import content_digest
@@ -74,42 +76,68 @@ class Gone(Exception):
 
 @dataclass
 class Hosting:
-    """The process-wide store and line, with per-key locks so one thing is computed once."""
+    """The process-wide store and line, with per-key locks so one thing is computed once, and
+    the sessions seen (to let go of what Streamlit keeps for them once they are gone)."""
 
     store: Store
     line: FairQueue
     locks: dict[Hashable, threading.Lock] = field(default_factory=dict)
     guard: threading.Lock = field(default_factory=threading.Lock)
+    sessions: set[str] = field(default_factory=set)
 
     def lock(self, key: Hashable) -> threading.Lock:
         with self.guard:
             return self.locks.setdefault(key, threading.Lock())
 
+    def seen(self, session: str | None) -> str | None:
+        if session is not None and session not in self.sessions:
+            with self.guard:
+                self.sessions.add(session)
+        return session
+
 
 @st.cache_resource(show_spinner=False)
 def hosting() -> Hosting:
     """One per process, with a thread that sweeps idle data of sessions that are gone."""
+    memory.tune_allocator()
     made = Hosting(Store(memory_budget(), idle_seconds=IDLE_SECONDS), FairQueue())
 
-    def sweep() -> None:
+    def sweeping() -> None:
         while True:
             time.sleep(SWEEP_SECONDS)
-            freed = made.store.sweep(internals.live_sessions())
-            if freed:
-                stats = made.store.stats()
-                LOG.info(
-                    "swept %s of data no session shows; %s of %s held",
-                    bytes_text(freed),
-                    bytes_text(stats.used),
-                    bytes_text(stats.budget),
-                )
-            with made.guard:  # forget locks of keys that are gone
-                for key in [k for k, lock in made.locks.items() if not lock.locked()]:
-                    if made.store.get(key) is None:
-                        del made.locks[key]
+            sweep(made, internals.live_sessions())
 
-    threading.Thread(target=sweep, name="dicomviz-sweeper", daemon=True).start()
+    threading.Thread(target=sweeping, name="dicomviz-sweeper", daemon=True).start()
     return made
+
+
+def sweep(made: Hosting, live: set[str] | None) -> int:
+    """One round of the sweeper: idle data no live session shows leaves the store, what
+    Streamlit keeps for sessions that are gone is let go, and freed memory leaves the process.
+    Returns the bytes the store freed."""
+    freed = made.store.sweep(live)
+    gone: set[str] = set()
+    if live is not None:
+        with made.guard:
+            gone = made.sessions - live
+            made.sessions -= gone
+    internals.forget_sessions(gone)
+    with made.guard:  # forget locks of keys that are gone (asking does not keep them alive)
+        for key in [k for k, lock in made.locks.items() if not lock.locked()]:
+            if not made.store.holds(key):
+                del made.locks[key]
+    if freed or gone:
+        memory.give_back()
+    if freed:
+        stats = made.store.stats()
+        LOG.info(
+            "swept %s of data no session shows (%d sessions gone); %s of %s held",
+            bytes_text(freed),
+            len(gone),
+            bytes_text(stats.used),
+            bytes_text(stats.budget),
+        )
+    return freed
 
 
 def keep_upload(uploads: list[Any]) -> Source | str:
@@ -126,7 +154,9 @@ def keep_upload(uploads: list[Any]) -> Source | str:
             f"visitors together ({bytes_text(store.budget)}): drop fewer files at a time, or "
             "run dicomviz on your own machine (see the README)."
         )
-    store.put(("upload", digest), Upload(files), size, group=digest, session=internals.session_id())
+    session = hosting().seen(internals.session_id())
+    if store.get(("upload", digest), session=session) is None:  # the same files: kept once
+        store.put(("upload", digest), Upload(files), size, group=digest, session=session)
     return Source(digest, len(files))
 
 
@@ -148,10 +178,30 @@ def read_study(source: Source, waiting: Callable[[int], None]) -> dicomviz.Study
     with hosting().lock(("study", source.digest)):
         if upload.study is None:
             with hosting().line.turn(waiting):
+                # Unpacking an archive may hold its entries beside it for a moment.
+                unpacked = sum(len(data) for _, data in upload.files)
+                hosting().store.make_room(unpacked, keep=("upload", source.digest))
                 upload.study = _with_progress(
                     "Reading files…", lambda p: dicomviz.load(list(upload.files), progress=p)
                 )
+            # The study holds what it uses (an archive's entries unpacked, never the archive):
+            # the upload's bytes go, and the entry is counted at what it now holds.
+            upload.files = ()
+            hosting().store.resize(("upload", source.digest), held_bytes(upload.study))
     return upload.study
+
+
+def held_bytes(study: dicomviz.Study) -> int:
+    """What a study keeps in memory: the bytes of every file its stacks use (twice for a file
+    pydicom parsed, whose values are copies), plus the parsed records."""
+    sources: dict[int, int] = {}
+    for stack in study.stacks:
+        for frame in stack.frames:
+            dicom = frame.file
+            if id(dicom.source) not in sources:
+                copies = 1 if dicom.parsed is None else 2
+                sources[id(dicom.source)] = copies * len(dicom.source.head)
+    return sum(sources.values()) + PARSED_BYTES_PER_FILE * max(len(sources), 1)
 
 
 def _sample() -> Upload:
@@ -188,6 +238,7 @@ def read_volume(source: Source, stack: dicomviz.Stack, waiting: Callable[[int], 
         built = _get(key)
         if built is None:
             with hosting().line.turn(waiting):
+                store.make_room(need)
                 volume = _with_progress(
                     "Building the volume…", lambda p: dicomviz.build_volume(stack, progress=p)
                 )
@@ -269,12 +320,44 @@ def remembered(source: Source, key: Hashable, make: Callable[[], Any], size: int
     return found
 
 
+class Held:
+    """Values a callback, a fragment or a deferred download needs later, held weakly: Streamlit
+    keeps those (with their arguments) for as long as it keeps the tab, and a volume or a study
+    they held would stay in memory after the store let it go."""
+
+    def __init__(self, *values: Any) -> None:
+        self._refs = tuple(weakref.ref(value) for value in values)
+
+    def get(self) -> tuple[Any, ...] | None:
+        """The values, or None once any of them is gone."""
+        values = tuple(ref() for ref in self._refs)
+        return None if any(value is None for value in values) else values
+
+
+def while_held(make: Callable[..., Any], *held: Any, **options: Any) -> Callable[[], Any]:
+    """A deferred download's callable that does not keep ``held`` alive: made when clicked from
+    what is still held, else refused in words."""
+    weak = Held(*held)
+
+    def run() -> Any:
+        values = weak.get()
+        if values is None:
+            raise Gone(
+                "this study is no longer held on the server: reload the page (or drop the files "
+                "in again) to download it"
+            )
+        return make(*values, **options)
+
+    return run
+
+
 def _get(key: Hashable) -> Any:
-    return hosting().store.get(key, session=internals.session_id())
+    return hosting().store.get(key, session=hosting().seen(internals.session_id()))
 
 
 def _put(key: Hashable, value: Any, size: int, source: Source) -> None:
-    hosting().store.put(key, value, size, group=source.digest, session=internals.session_id())
+    session = hosting().seen(internals.session_id())
+    hosting().store.put(key, value, size, group=source.digest, session=session)
 
 
 def _with_progress(text: str, work: Callable[[Callable[[float, str], None]], Any]) -> Any:

@@ -7,6 +7,10 @@
   files from the manager (``Runtime.uploaded_file_mgr.remove_file``) once it has read them.
 - A hosted page must forget a closed tab's data; only the runtime's session manager knows which
   sessions still exist (connected, or disconnected within ``server.disconnectedSessionTTL``).
+- The same dropped session keeps its entries in the media file manager (downloads, and the
+  deferred download callables, which hold what they would encode): the page clears a gone
+  session's references there (``clear_session_refs``) and lets the manager collect what no
+  session refers to (``remove_orphaned_files``), as Streamlit does when it shuts a session down.
 """
 
 from __future__ import annotations
@@ -52,3 +56,20 @@ def live_sessions() -> set[str] | None:
         return {info.session.id for info in Runtime.instance()._session_mgr.list_sessions()}
     except Exception:  # an internal API moved: sweep by idle time alone
         return None
+
+
+def forget_sessions(session_ids: Iterable[str]) -> int:
+    """Let go of what Streamlit itself keeps for sessions that are gone (uploaded files, media
+    and deferred downloads), as a session's shutdown would; returns how many were forgotten."""
+    from streamlit.runtime import Runtime
+
+    if not Runtime.exists():
+        return 0
+    runtime = Runtime.instance()
+    forgotten = 0
+    for session in session_ids:
+        runtime.uploaded_file_mgr.remove_session_files(session)
+        runtime.media_file_mgr.clear_session_refs(session)
+        forgotten += 1
+    runtime.media_file_mgr.remove_orphaned_files()  # a download is marked first, then dropped
+    return forgotten

@@ -53,6 +53,30 @@ def test_idle_entries_that_no_live_session_pins_are_swept() -> None:
     assert store.get("shown") == 1 and store.get("closed") is None and store.get("loose") is None
 
 
+def test_asking_whether_a_key_is_held_does_not_keep_it_alive() -> None:
+    clock = Clock()
+    store = Store(100, idle_seconds=60, clock=clock)
+    store.put("closed", 1, 10, group="u1")
+    for second in range(0, 70, 10):  # a sweeper asking every 10 s, as the page's does
+        clock.now = second
+        assert store.holds("closed")
+    clock.now = 61
+    assert store.sweep(live_sessions=set()) == 10 and not store.holds("closed")
+
+
+def test_an_entry_counted_at_its_true_size_makes_room_by_evicting_others() -> None:
+    store = Store(100, idle_seconds=60)
+    store.put("older", "O", 40, group="u1")
+    store.put("upload", "U", 30, group="u2")
+    store.resize("upload", 70)  # its archive unpacked: 40 + 70 > 100, the older one leaves
+    assert not store.holds("older") and store.holds("upload")
+    assert (store.stats().used, store.stats().evicted) == (70, 1)
+    store.resize("upload", 20)
+    assert store.stats().used == 20
+    store.resize("missing", 50)  # gone meanwhile: nothing to count
+    assert store.stats().used == 20
+
+
 def test_dropping_an_upload_drops_what_derives_from_it() -> None:
     store = Store(100, idle_seconds=60)
     store.put(("bytes", "d1"), b"x", 30, group="d1")
@@ -125,3 +149,57 @@ def test_as_many_jobs_as_slots_run_at_once() -> None:
     for thread in threads:
         thread.join(5)
     assert most[0] == 2
+
+
+def test_the_allocator_is_tuned_and_trimmed_on_glibc() -> None:
+    import platform
+
+    from dicomviz.hosting import memory
+
+    if platform.libc_ver()[0] != "glibc":  # musl and macOS have no mallopt: a no-op there
+        assert memory.tune_allocator() is False
+        return
+    assert memory.tune_allocator() is True
+    block = bytearray(64 * 1024 * 1024)
+    del block
+    assert isinstance(memory.give_back(), bool)
+
+
+def test_room_is_made_before_work_without_evicting_what_the_work_reads() -> None:
+    store = Store(100, idle_seconds=60)
+    store.put("old", "O", 30, group="u1")
+    store.put("upload", "U", 40, group="u2")
+    store.put("newer", "N", 20, group="u3")
+    store.make_room(60, keep="upload")  # 90 + 60 > 100: the oldest go first, never "upload"
+    assert not store.holds("old") and not store.holds("newer") and store.holds("upload")
+    store.make_room(500, keep="upload")  # cannot fit: everything else goes, the upload stays
+    assert store.holds("upload") and store.stats().used == 40
+
+
+def test_background_work_waits_for_every_foreground_job() -> None:
+    line = FairQueue(slots=1)
+    order: list[str] = []
+    first_in, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with line.turn():
+            first_in.set()
+            release.wait(5)
+            order.append("first view")
+
+    def job(name: str, background: bool) -> None:
+        with line.turn(poll=0.01, background=background):
+            order.append(name)
+
+    threads = [threading.Thread(target=first)]
+    threads[0].start()
+    first_in.wait(5)
+    for name, background in (("payload", True), ("second view", False), ("third view", False)):
+        threads.append(threading.Thread(target=job, args=(name, background)))
+        threads[-1].start()
+        time.sleep(0.1)  # the payload arrived before both views
+    assert line.ahead() == 3  # a newcomer waits for the foreground only
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert order == ["first view", "second view", "third view", "payload"]

@@ -106,3 +106,10 @@ def test_loading_and_viewing_loads_no_page_library() -> None:
     imports Pillow whenever it is installed, so Pillow is not on this list."""
     code = "import dicomviz\ndicomviz.load, dicomviz.build_volume, dicomviz.make_view"
     assert _imported_after(code).split(",") == ["PIL", "pydicom"]
+
+
+def test_a_stack_on_the_patients_axes_never_pays_for_scipy() -> None:
+    """The command line asks every stack whether it needs resampling; scipy (a third of a
+    second to import) loads only when one does."""
+    code = "import dicomviz.cli\nfrom dicomviz.pixels.resample import default_grid, on_grid"
+    assert "scipy" not in _imported_after(code).split(",")

@@ -108,3 +108,50 @@ def test_a_dropped_upload_is_said_to_be_gone(hosting: data.Hosting) -> None:
     hosting.store.drop_group(source.digest)
     with pytest.raises(data.Gone):
         data.read_study(source, lambda ahead: None)
+
+
+def test_a_read_archive_is_counted_at_what_its_study_holds(hosting: data.Hosting) -> None:
+    archive = zip_bytes(make_series(slices=8, rows=32, columns=24))
+    source = data.keep_upload([FakeUpload("study.zip", archive)])
+    assert isinstance(source, data.Source)
+    study = data.read_study(source, lambda ahead: None)
+    upload = hosting.store.get(("upload", source.digest))
+    assert upload.files == ()  # the archive's bytes are let go once its entries are read
+    files = {id(f.file.source): len(f.file.source.head) for f in study.stacks[0].frames}
+    assert len(files) == 8
+    expected = sum(files.values()) + data.PARSED_BYTES_PER_FILE * 8
+    assert data.held_bytes(study) == expected == hosting.store.stats().used
+
+
+def test_a_deferred_download_does_not_keep_a_volume_alive(hosting: data.Hosting) -> None:
+    import gc
+
+    source = data.keep_upload(_uploads())
+    study = data.read_study(source, lambda ahead: None)
+    built = data.read_volume(source, study.stacks[0], lambda ahead: None)
+    download = data.while_held(lambda volume, *, scale: volume.array.size * scale, built.volume,
+                               scale=2)  # fmt: skip
+    assert download() == 2 * built.volume.array.size
+    hosting.store.drop_group(source.digest)
+    del built
+    gc.collect()
+    with pytest.raises(data.Gone, match="no longer held on the server"):
+        download()
+
+
+def test_a_sweep_forgets_gone_sessions_and_their_data(
+    hosting: data.Hosting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forgotten: list[set[str]] = []
+    monkeypatch.setattr(data.internals, "forget_sessions", lambda ids: forgotten.append(set(ids)))
+    monkeypatch.setattr(data.internals, "session_id", lambda: "tab-1")
+    source = data.keep_upload(_uploads())
+    data.read_study(source, lambda ahead: None)
+    hosting.lock(("study", source.digest))
+    assert hosting.sessions == {"tab-1"}
+    assert data.sweep(hosting, {"tab-1"}) == 0 and forgotten[-1] == set()
+    hosting.store.idle_seconds = 0  # the tab is closed and its data has sat idle
+    used = hosting.store.stats().used
+    assert data.sweep(hosting, set()) == used > 0
+    assert forgotten[-1] == {"tab-1"} and hosting.sessions == set()
+    assert hosting.store.stats().entries == 0 and not hosting.locks

@@ -41,3 +41,24 @@ def test_outside_a_streamlit_run_nothing_is_released_and_sessions_are_unknown() 
     assert internals.session_id() is None
     assert internals.release_uploads([Upload()]) == 0
     assert internals.live_sessions() is None
+
+
+def test_a_gone_sessions_media_and_deferred_downloads_can_be_let_go() -> None:
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    assert isinstance(inspect.getattr_static(Runtime, "media_file_mgr"), property)
+    assert list(inspect.signature(MemoryUploadedFileManager.remove_session_files).parameters) == [
+        "self",
+        "session_id",
+    ]
+    manager = MediaFileManager(MemoryMediaFileStorage("/media"))
+    held = bytearray(1000)  # what a deferred download would encode (a volume, on the page)
+    # Outside a run the manager files everything under the session "dontcare".
+    manager.add_deferred(lambda: bytes(held), "application/octet-stream", "1.2", "x.bin")
+    manager.remove_orphaned_files()
+    assert len(manager._deferred_callables) == 1  # its session still refers to it: kept
+    assert list(inspect.signature(manager.clear_session_refs).parameters) == ["session_id"]
+    manager.clear_session_refs("dontcare")  # the session is gone
+    manager.remove_orphaned_files()
+    assert manager._deferred_callables == {}  # no session refers to it: dropped

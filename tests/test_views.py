@@ -170,3 +170,16 @@ def test_titles_take_the_modes_word() -> None:
 def test_docstring_examples_run(module) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize(("perm", "signs"), ORIENTATIONS[::7])
+def test_a_volume_without_pixels_links_and_reorients_as_the_volume_does(perm, signs) -> None:
+    volume = _stored(perm, signs, units="HU")
+    shell = volume.geometry()  # what the page's click callbacks keep
+    assert shell.shape == volume.shape and shell.array.strides == (0, 0, 0)
+    assert not np.shares_memory(shell.array, volume.array) and shell.units == "HU"
+    np.testing.assert_array_equal(canonical(shell).affine, canonical(volume).affine)
+    for plane in PLANES:
+        view = make_view(volume, plane, "slice", index=1)
+        for row, col in product(range(view.image.shape[0]), range(view.image.shape[1])):
+            assert linked_indices(shell, plane, row, col) == linked_indices(volume, plane, row, col)

@@ -25,30 +25,36 @@ def usable_cores() -> int:
 
 
 class FairQueue:
-    """At most ``slots`` jobs at once; the others wait in arrival order."""
+    """At most ``slots`` jobs at once; the others wait in arrival order. Background jobs (work
+    nobody is looking at yet, such as preparing the browsing view's volume) start only while
+    no foreground job waits, so they never delay someone's first view."""
 
     def __init__(self, slots: int | None = None) -> None:
         self.slots = slots or usable_cores()
         self._lock = threading.Condition()
         self._line: deque[object] = deque()
+        self._later: deque[object] = deque()
         self._running = 0
 
     @contextmanager
-    def turn(self, waiting: Waiting | None = None, *, poll: float = 0.5) -> Iterator[None]:
+    def turn(
+        self, waiting: Waiting | None = None, *, poll: float = 0.5, background: bool = False
+    ) -> Iterator[None]:
         """Wait for this job's turn (reporting the place in line), run, then let the next in."""
         ticket = object()
+        line = self._later if background else self._line
         with self._lock:
-            self._line.append(ticket)
-            while not (self._running < self.slots and self._line[0] is ticket):
+            line.append(ticket)
+            while not self._may_start(ticket, background):
                 if waiting is not None:
-                    ahead = self._running + self._line.index(ticket)
+                    ahead = self._running + line.index(ticket) + (len(self._line) * background)
                     self._lock.release()
                     try:
                         waiting(ahead)
                     finally:
                         self._lock.acquire()
                 self._lock.wait(timeout=poll)
-            self._line.popleft()
+            line.popleft()
             self._running += 1
             self._lock.notify_all()
         try:
@@ -58,7 +64,15 @@ class FairQueue:
                 self._running -= 1
                 self._lock.notify_all()
 
+    def _may_start(self, ticket: object, background: bool) -> bool:
+        if self._running >= self.slots:
+            return False
+        if background:
+            return not self._line and self._later[0] is ticket
+        return self._line[0] is ticket
+
     def ahead(self) -> int:
-        """Jobs running or waiting now (what a newcomer would have ahead)."""
+        """Jobs running or waiting now, background ones aside (what a newcomer would have
+        ahead)."""
         with self._lock:
             return self._running + len(self._line)

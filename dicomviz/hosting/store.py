@@ -98,6 +98,36 @@ class Store:
             self._entries[key] = entry
             self._used += size
 
+    def holds(self, key: Hashable) -> bool:
+        """Whether ``key`` is held, without marking it used (the sweeper asks this)."""
+        with self._lock:
+            return key in self._entries
+
+    def resize(self, key: Hashable, size: int) -> None:
+        """Count ``key`` at its true size once known (an upload's study, read, holds the
+        files unpacked from an archive), evicting others if it grew."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return
+            self._used += size - entry.size
+            entry.size = size
+            self._entries.move_to_end(key)
+            while self._used > self.budget and next(iter(self._entries)) != key:
+                self._remove(next(iter(self._entries)))
+                self._evicted += 1
+
+    def make_room(self, size: int, *, keep: Hashable | None = None) -> None:
+        """Evict the least recently used (never ``keep``) until ``size`` more bytes fit: called
+        before work that allocates them (reading, building), so the transient stays inside the
+        budget too."""
+        with self._lock:
+            for key in [k for k in self._entries if k != keep]:
+                if self._used + size <= self.budget:
+                    break
+                self._remove(key)
+                self._evicted += 1
+
     def fits(self, size: int) -> bool:
         """Whether ``size`` bytes could be held at all (after evicting everything else)."""
         return size <= self.budget

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -89,6 +89,13 @@ class Volume:
     @property
     def shape(self) -> tuple[int, int, int]:
         return self.array.shape  # type: ignore[return-value]
+
+    def geometry(self) -> Volume:
+        """The same volume without its pixels (one value broadcast to its shape): for what
+        needs only where voxels are, such as a widget's callback, which Streamlit may keep
+        long after the volume itself was let go."""
+        blank = np.broadcast_to(np.zeros((), self.array.dtype), self.array.shape)
+        return replace(self, array=blank)
 
     @cached_property
     def patient_axes(self) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
