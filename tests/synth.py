@@ -671,3 +671,21 @@ def make_rgb_file(
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     set_pixel_data(ds, rgb, ExplicitVRLittleEndian)
     return to_bytes(ds)
+
+
+TINY_PIXELS = (np.arange(12, dtype=np.int16) - 5).reshape(3, 4)
+"""A 3 x 4 int16 image with negative and positive values, for reading tests."""
+
+
+def tiny_slice(**changes: Any) -> Dataset:
+    """One small axial slice with fixed geometry (``changes`` override any keyword of
+    make_slice_dataset, or set data elements)."""
+    arguments: dict[str, Any] = {
+        "position": (1.0, 2.0, 3.0),
+        "row_cosine": (1.0, 0.0, 0.0),
+        "col_cosine": (0.0, 1.0, 0.0),
+        "pixel_spacing": (0.5, 0.75),
+        "instance_number": 3,
+        "series_uid": "1.2.826.0.1.3680043.8.498.5150",
+    }
+    return make_slice_dataset(TINY_PIXELS, **(arguments | changes))

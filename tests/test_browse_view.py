@@ -13,16 +13,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
 import numpy as np
+import pageserver
 import pytest
 from synth import Marker, make_series, zip_bytes
 
@@ -48,12 +44,6 @@ def _require_browser() -> None:
     pytest.skip("Chromium not installed (apt-get install -y chromium)")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # The page's server with page/browse.py's thresholds lowered, so that the 24 MB sample takes
 # the path of a large stack: a preview first, the real volume made in a thread.
 _SMALL_THRESHOLDS = (
@@ -64,41 +54,13 @@ _SMALL_THRESHOLDS = (
 
 def _serve(budget_mb: str | None, log_name: str, *, large_path: bool = False) -> Iterator[str]:
     _require_browser()
-    port = _free_port()
     env = dict(os.environ)
     env.pop("DICOMVIZ_BROWSE_MB", None)
     if budget_mb is not None:
         env["DICOMVIZ_BROWSE_MB"] = budget_mb
-    launch = ["-c", _SMALL_THRESHOLDS] if large_path else ["-m", "streamlit"]
-    command = [
-        sys.executable,
-        *launch,
-        "run",
-        str(ROOT / "app.py"),
-        "--server.headless=true",
-        f"--server.port={port}",
-        "--server.address=127.0.0.1",
-        "--browser.gatherUsageStats=false",
-    ]
-    ARTIFACTS.mkdir(exist_ok=True)
-    with (ARTIFACTS / log_name).open("wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                        if reply.status == 200:
-                            break
-                except OSError:
-                    time.sleep(0.3)
-            else:
-                pytest.fail("streamlit did not start within 60 s")
-            yield url
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
+    launch = ("-c", _SMALL_THRESHOLDS) if large_path else pageserver.STREAMLIT
+    with pageserver.serve(ARTIFACTS / log_name, env=env, launch=launch) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
-from synth import make_series, make_slice_dataset, to_bytes
+from synth import make_series, tiny_slice, to_bytes
 
 import dicomviz
 from dicomviz.errors import InputFileError, describe
@@ -32,20 +32,6 @@ from dicomviz.io.header import (
 )
 from dicomviz.io.inputs import InputFile
 from dicomviz.io.tags import PIXEL_DATA, as_read
-
-PIXELS = (np.arange(12, dtype=np.int16) - 5).reshape(3, 4)
-
-
-def _slice(**changes: Any) -> Dataset:
-    arguments: dict[str, Any] = {
-        "position": (1.0, 2.0, 3.0),
-        "row_cosine": (1.0, 0.0, 0.0),
-        "col_cosine": (0.0, 1.0, 0.0),
-        "pixel_spacing": (0.5, 0.75),
-        "instance_number": 3,
-        "series_uid": "1.2.826.0.1.3680043.8.498.5150",
-    }
-    return make_slice_dataset(PIXELS, **(arguments | changes))
 
 
 def _read(data: bytes) -> reading.DicomFile:
@@ -117,7 +103,7 @@ def test_words_of_a_code_string() -> None:
 def test_the_scanner_and_pydicom_give_the_same_record(
     syntax: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = to_bytes(_slice(transfer_syntax=syntax, ImageComments="b=1000", EchoTime=12.5))
+    data = to_bytes(tiny_slice(transfer_syntax=syntax, ImageComments="b=1000", EchoTime=12.5))
     scanned, parsed = _read(data), _parsed(data, monkeypatch)
     assert scanned.scanned and not parsed.scanned
     assert scanned.header == parsed.header
@@ -130,7 +116,7 @@ def test_the_scanner_and_pydicom_give_the_same_record(
 
 
 def test_a_big_endian_file_says_so() -> None:
-    dicom = _read(to_bytes(_slice(transfer_syntax=pydicom.uid.ExplicitVRBigEndian)))
+    dicom = _read(to_bytes(tiny_slice(transfer_syntax=pydicom.uid.ExplicitVRBigEndian)))
     assert not dicom.scanned and not dicom.little_endian
     assert dicom.header.Rows == 3 and dicom.header.PixelSpacing == [0.5, 0.75]
 
@@ -141,7 +127,7 @@ def test_a_big_endian_file_says_so() -> None:
 def test_a_value_pydicom_cannot_convert_is_the_file_s_reason() -> None:
     """An FD value of 4 bytes (pydicom keeps malformed text as text, but cannot unpack this):
     the file is skipped with the element named, not with a parser's exception later."""
-    data = to_bytes(_slice(DiffusionBValue=1000.0))
+    data = to_bytes(tiny_slice(DiffusionBValue=1000.0))
     at = data.index(b"\x18\x00\x87\x90FD\x08\x00")  # (0018,9087) FD, 8 bytes
     data = data[: at + 6] + b"\x04\x00" + data[at + 8 : at + 12] + data[at + 16 :]
     with pytest.raises(InputFileError) as caught:
@@ -155,7 +141,7 @@ def test_a_value_pydicom_cannot_convert_is_the_file_s_reason() -> None:
 
 
 def test_from_dataset_names_the_element() -> None:
-    ds = _slice()
+    ds = tiny_slice()
     tag = pydicom.tag.Tag(0x00280010)
     ds[tag] = pydicom.dataelem.RawDataElement(tag, "US", 3, b"abc", 0, False, True)
     with pytest.raises(InputFileError, match=r"^f\.dcm: \(0028,0010\) Rows cannot be read \("):

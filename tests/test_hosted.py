@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import pageserver
 import pytest
 from synth import make_series, zip_bytes
-from test_proxy import CHROMIUM, _require, _wait_healthy
+from test_proxy import CHROMIUM, _require
 
 ROOT = Path(__file__).resolve().parents[1]
 TTL_SECONDS = 4
@@ -31,26 +29,11 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     _require(CHROMIUM, "chromium")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     log_path = tmp_path_factory.mktemp("hosted") / "server.log"
     env = dict(os.environ, DICOMVIZ_IDLE_SECONDS=str(IDLE_SECONDS))
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-        "--server.headless=true", f"--server.port={port}", "--server.address=127.0.0.1",
-        "--browser.gatherUsageStats=false", f"--server.disconnectedSessionTTL={TTL_SECONDS}",
-        "--logger.level=info",
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_healthy(url)
-            yield url, log_path
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
+    options = (f"--server.disconnectedSessionTTL={TTL_SECONDS}", "--logger.level=info")
+    with pageserver.serve(log_path, *options, env=env) as url:
+        yield url, log_path
 
 
 def _uploaded_bytes_held(url: str) -> int:

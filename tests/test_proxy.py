@@ -12,9 +12,7 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pageserver import free_port, page_command, wait_healthy
 from synth import make_series, zip_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,24 +39,6 @@ def _require(path: str, what: str) -> None:
     pytest.skip(f"{what} not installed (apt-get install -y {what})")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"{url} did not become healthy within {timeout} s")
-
-
 def render(template: str, **values: str) -> str:
     """Fill ${NAME} as the nginx image's envsubst does (nginx's own $variables untouched)."""
     return re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], template)
@@ -68,8 +49,8 @@ class Topology:
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
-        self.replica_ports = [_free_port(), _free_port()]
-        self.proxy_port = _free_port()
+        self.replica_ports = [free_port(), free_port()]
+        self.proxy_port = free_port()
         self.replicas: list[subprocess.Popen] = []
         self.logs: list = []
         self.nginx: subprocess.Popen | None = None
@@ -86,11 +67,7 @@ class Topology:
         for k, port in enumerate(self.replica_ports):
             log = (self.tmp / f"replica{k}.log").open("wb")
             self.logs.append(log)
-            command = [
-                sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-                "--server.headless=true", f"--server.port={port}",
-                "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
-            ]  # fmt: skip
+            command = page_command(port)
             self.replicas.append(
                 subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
             )
@@ -117,8 +94,8 @@ class Topology:
         assert check.returncode == 0, check.stderr.decode()
         self.nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(config)])
         for k in range(2):
-            _wait_healthy(self.replica_url(k))
-        _wait_healthy(self.url)
+            wait_healthy(self.replica_url(k))
+        wait_healthy(self.url)
 
     def sessions(self, k: int) -> int:
         """Active Streamlit sessions on replica k (its metrics, asked directly, not via nginx)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pydicom
@@ -24,7 +23,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
     RLELossless,
 )
-from synth import make_slice_dataset, to_bytes
+from synth import TINY_PIXELS, tiny_slice, to_bytes
 
 from dicomviz.errors import BudgetError, InputFileError
 from dicomviz.io.inputs import InputFile
@@ -32,20 +31,6 @@ from dicomviz.io.parse import parse_dataset
 from dicomviz.io.reading import read_dicom
 from dicomviz.io.sniff import describe_non_dicom, looks_like_dicom
 from dicomviz.limits import Limits
-
-PIXELS = (np.arange(12, dtype=np.int16) - 5).reshape(3, 4)
-
-
-def _slice(**changes: Any) -> Dataset:
-    arguments: dict[str, Any] = {
-        "position": (1.0, 2.0, 3.0),
-        "row_cosine": (1.0, 0.0, 0.0),
-        "col_cosine": (0.0, 1.0, 0.0),
-        "pixel_spacing": (0.5, 0.75),
-        "instance_number": 3,
-        "series_uid": "1.2.826.0.1.3680043.8.498.5150",
-    }
-    return make_slice_dataset(PIXELS, **(arguments | changes))
 
 
 def _read(data: bytes, limits: Limits | None = None, name: str = "IM0001"):
@@ -66,9 +51,9 @@ def _refusal(data: bytes, limits: Limits | None = None) -> str:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (to_bytes(_slice()), True),  # preamble and DICM
-        (to_bytes(_slice(), preamble=False), True),  # starts with the (0002,0000) meta group
-        (to_bytes(_slice(), preamble=False, file_meta=False), True),  # bare, from (0008,0008)
+        (to_bytes(tiny_slice()), True),  # preamble and DICM
+        (to_bytes(tiny_slice(), preamble=False), True),  # starts with the (0002,0000) meta group
+        (to_bytes(tiny_slice(), preamble=False, file_meta=False), True),  # bare, from (0008,0008)
         (b"\x00\x08\x00\x16UI" + bytes(26), True),  # big-endian bare data set, group 0008
         (b"\x89PNG\r\n\x1a\n" + bytes(200), False),
         (b"\x08\x00", False),  # too short to hold one element's tag
@@ -112,24 +97,24 @@ def test_describe_non_dicom_says_what_the_file_is(data: bytes, reason: str) -> N
 def test_native_pixels_are_located_in_the_bytes(syntax: str) -> None:
     """The pixel data's offset and length point at exactly the stored values, so a volume can
     be filled straight from the input bytes."""
-    data = to_bytes(_slice(transfer_syntax=syntax))
+    data = to_bytes(tiny_slice(transfer_syntax=syntax))
     dicom = _read(data)
     assert dicom.transfer_syntax == syntax and dicom.name == "IM0001"
-    assert dicom.pixel_length == PIXELS.nbytes
+    assert dicom.pixel_length == TINY_PIXELS.nbytes
     stored = data[dicom.pixel_offset : dicom.pixel_offset + dicom.pixel_length]
-    np.testing.assert_array_equal(np.frombuffer(stored, "<i2").reshape(3, 4), PIXELS)
+    np.testing.assert_array_equal(np.frombuffer(stored, "<i2").reshape(3, 4), TINY_PIXELS)
     assert (dicom.header.get("Rows"), dicom.header.get("Columns")) == (3, 4)
     assert dicom.header.get("InstanceNumber") == 3
 
 
 def test_compressed_pixels_have_an_offset_but_no_length() -> None:
-    dicom = _read(to_bytes(_slice(transfer_syntax=RLELossless)))
+    dicom = _read(to_bytes(tiny_slice(transfer_syntax=RLELossless)))
     assert dicom.transfer_syntax == RLELossless
     assert dicom.pixel_length is None
 
 
 def test_a_scanned_header_still_gives_the_whole_dataset_on_demand() -> None:
-    dicom = _read(to_bytes(_slice(ImageComments="kept for the header table")))
+    dicom = _read(to_bytes(tiny_slice(ImageComments="kept for the header table")))
     full = dicom.dataset
     assert isinstance(full, Dataset)
     assert full.ImageComments == "kept for the header table"
@@ -142,9 +127,9 @@ def test_a_scanned_header_still_gives_the_whole_dataset_on_demand() -> None:
     ids=["big-endian", "deflated"],
 )
 def test_unusual_encodings_are_read_by_pydicom(syntax: str) -> None:
-    dicom = _read(to_bytes(_slice(transfer_syntax=syntax)))
+    dicom = _read(to_bytes(tiny_slice(transfer_syntax=syntax)))
     assert not dicom.scanned and dicom.transfer_syntax == syntax
-    np.testing.assert_array_equal(dicom.dataset.pixel_array, PIXELS)
+    np.testing.assert_array_equal(dicom.dataset.pixel_array, TINY_PIXELS)
 
 
 def test_a_real_ct_file_reads() -> None:
@@ -174,13 +159,13 @@ def _without(keyword: str, ds: Dataset) -> Dataset:
 
 
 def _float_pixels() -> Dataset:
-    ds = _without("PixelData", _slice())
+    ds = _without("PixelData", tiny_slice())
     ds.FloatPixelData = np.zeros(12, np.float32).tobytes()
     return ds
 
 
 def _unknown_codec() -> Dataset:
-    ds = _slice(transfer_syntax=RLELossless)
+    ds = tiny_slice(transfer_syntax=RLELossless)
     ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"  # MPEG2: nothing decodes it
     return ds
 
@@ -189,36 +174,39 @@ def _unknown_codec() -> Dataset:
     ("data", "reason"),
     [
         (
-            to_bytes(_slice())[:-5],
+            to_bytes(tiny_slice())[:-5],
             "file is truncated inside the pixel data (19 of 24 bytes)",
         ),
         (
-            to_bytes(_slice(Columns=5)),
+            to_bytes(tiny_slice(Columns=5)),
             "pixel data is shorter than declared: 24 bytes, but Rows x Columns x Frames x "
             "bytes per pixel needs 30",
         ),
         (
-            to_bytes(_slice(BitsAllocated=12)),
+            to_bytes(tiny_slice(BitsAllocated=12)),
             "(0028,0100) Bits Allocated is 12; DICOM allows 1 or 8, 16, 32, 64",
         ),
         (
-            to_bytes(_slice(PixelRepresentation=2)),
+            to_bytes(tiny_slice(PixelRepresentation=2)),
             "PixelRepresentation is 2, not a whole number from 0 to 1",
         ),
-        (to_bytes(_slice(Rows=0)), "pixel data without a valid Rows (0)"),
-        (to_bytes(_without("PixelData", _slice())), "CT Image has no pixel data (not an image)"),
+        (to_bytes(tiny_slice(Rows=0)), "pixel data without a valid Rows (0)"),
+        (
+            to_bytes(_without("PixelData", tiny_slice())),
+            "CT Image has no pixel data (not an image)",
+        ),
         (
             to_bytes(_float_pixels()),
             "CT Image holds floating-point pixel data, not shown yet",
         ),
-        (_bare(_without("SOPClassUID", _slice())), "not a DICOM object (no SOP Class UID)"),
+        (_bare(_without("SOPClassUID", tiny_slice())), "not a DICOM object (no SOP Class UID)"),
         (
             to_bytes(_unknown_codec()),
             "pixel data compressed as MPEG2 Main Profile / Main Level, which no installed "
             "decoder reads",
         ),
         (
-            to_bytes(_slice(transfer_syntax=RLELossless, NumberOfFrames=3)),
+            to_bytes(tiny_slice(transfer_syntax=RLELossless, NumberOfFrames=3)),
             "declares 3 frames but its compressed pixel data holds 1 fragment (each frame "
             "needs one)",
         ),
@@ -254,7 +242,7 @@ def test_real_objects_that_are_not_images(name: str, reason: str) -> None:
 def test_a_header_declaring_too_many_pixels_is_refused_before_reading_them() -> None:
     limits = Limits(volume_bytes=10)
     with pytest.raises(BudgetError) as caught:
-        _read(to_bytes(_slice()), limits)
+        _read(to_bytes(tiny_slice()), limits)
     assert caught.value.reason == (
         "declares 3 x 4 pixels x 1 frames (24 bytes), over the volume bytes limit of 10 bytes "
         "(raise it with Limits(volume_bytes=...))"
@@ -262,7 +250,7 @@ def test_a_header_declaring_too_many_pixels_is_refused_before_reading_them() -> 
 
 
 def test_a_deflated_file_is_bounded_before_it_is_inflated() -> None:
-    data = to_bytes(_slice(transfer_syntax=DeflatedExplicitVRLittleEndian))
+    data = to_bytes(tiny_slice(transfer_syntax=DeflatedExplicitVRLittleEndian))
     with pytest.raises(BudgetError) as caught:
         _read(data, Limits(volume_bytes=100))
     assert caught.value.reason == (
@@ -276,10 +264,10 @@ def test_a_deflated_file_is_bounded_before_it_is_inflated() -> None:
 
 @pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian])
 def test_a_bare_dataset_gets_the_syntax_it_was_read_with(syntax: str) -> None:
-    data = to_bytes(_slice(transfer_syntax=syntax), preamble=False, file_meta=False)
+    data = to_bytes(tiny_slice(transfer_syntax=syntax), preamble=False, file_meta=False)
     ds = parse_dataset(InputFile("bare", data))
     assert ds.file_meta.TransferSyntaxUID == syntax
-    np.testing.assert_array_equal(ds.pixel_array, PIXELS)  # decodable as is
+    np.testing.assert_array_equal(ds.pixel_array, TINY_PIXELS)  # decodable as is
 
 
 def test_parse_dataset_reads_objects_that_are_not_images() -> None:
