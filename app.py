@@ -9,9 +9,11 @@ budget and forgets a closed tab's data; heavy work waits its turn in a fair line
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -48,6 +50,18 @@ class Display:
     colormap: str
 
 
+@dataclass(frozen=True)
+class Look:
+    """What the views show, as the last run of the views' fragment chose it: the browsing view
+    starts there and the spinning MIP draws in its window."""
+
+    controls: ViewControls
+    display: Display
+
+
+LOOK = "look"
+
+
 # ---------- derived values, kept with the upload in the store (page/data.py) ----------
 
 
@@ -59,18 +73,14 @@ def varying_table(source: Source, stack: dicomviz.Stack) -> pd.DataFrame:
     )
 
 
-def header_identifiers(source: Source, stack: dicomviz.Stack, file_name: str | None) -> frozenset:
-    """What one file's header (or, with None, every header of the series) names."""
+def header_identifiers(source: Source, stack: dicomviz.Stack) -> privacy.Identifiers:
+    """What every header of the series names (its regex made once, kept with the upload)."""
 
-    def make() -> frozenset[str]:
-        files = {
-            id(f.file.dataset): f.file.dataset
-            for f in stack.frames
-            if file_name in (None, f.file.name)
-        }
+    def make() -> privacy.Identifiers:
+        files = {id(f.file.dataset): f.file.dataset for f in stack.frames}
         return privacy.identifiers_of(*files.values())
 
-    return data.remembered(source, ("identifiers", stack.id, file_name), make)
+    return data.remembered(source, ("identifiers", stack.id), make)
 
 
 def shown_table(
@@ -84,11 +94,8 @@ def shown_table(
             table = varying_table(source, stack)
         else:
             table = headers.header_table(frame.file.dataset, frame=frame.index)
-        if hide:
-            file_name = None if only_varying else frame.file.name
-            table = privacy.redact_table(
-                table, identifiers=header_identifiers(source, stack, file_name)
-            )
+        if hide:  # the series' identifiers: one regex for every image of it
+            table = privacy.redact_table(table, identifiers=header_identifiers(source, stack))
         return table
 
     image = None if only_varying else (frame.file.name, frame.index)
@@ -297,10 +304,15 @@ def grid_control(built: Built) -> str:
     return options[choice]
 
 
-def view_controls(built: Built, stack_key: str) -> ViewControls:
-    """Plane(s), mode, and per-plane slice index or slab, all from the sidebar. A series opens
-    on its own plane(s); "All three" stays when switching series."""
-    st.sidebar.header("View")
+def settle(source: Source, stack_id: str, built: Built, stack_key: str) -> Look:
+    """What the view and display controls hold for this stack, their opening values set where
+    none is yet, before any of them is drawn: the browsing view, above the views' fragment,
+    starts from it, and the fragment draws the controls holding it.
+
+    A series opens on its own plane(s); "All three" stays when switching series. A new series or
+    mode starts on its own automatic window, the one ``project`` draws with
+    (opening.initial_window: for slices the opening picture's, for projections one fitted to the
+    projection). Slices count from 1 on the page, slabs include both ends."""
     canon = built.canon
     before = st.session_state.get("shown_stack")
     if before != stack_key:
@@ -310,47 +322,79 @@ def view_controls(built: Built, stack_key: str) -> ViewControls:
         if other_upload or st.session_state.get("plane") != "All three":
             three = len(built.planes) == 3
             st.session_state["plane"] = "All three" if three else built.planes[0].capitalize()
-    layout = st.sidebar.radio("Plane", PLANE_CHOICES, horizontal=True, key="plane")
-    how = MODE_LABELS[
-        st.sidebar.radio(
-            "Mode",
-            list(MODE_LABELS),
-            index=0,
-            horizontal=True,
-            key="mode",
-            help="\n".join(f"**{m.label}**: {m.help}" for m in modes.REGISTRY),
-        )
-    ]
+    layout = st.session_state["plane"]
+    how = MODE_LABELS.get(st.session_state.get("mode"), modes.REGISTRY[0])
     planes = list(PLANES) if layout == "All three" else [layout.lower()]
     indices, slabs = {}, {}
     for plane in PLANES:
         depth = views.plane_depth(canon, plane)
         spacing = views.plane_spacing(canon, plane)
-        key = f"index-{plane}-{stack_key}"
-        st.session_state.setdefault(key, depth // 2 + 1)  # slices count from 1 on the page
-        indices[plane] = st.session_state[key] - 1
-        # Modes that open on the same slab share it.
-        slab_key = f"slab-{plane}-{how.opening_slab_mm}-{stack_key}"
+        indices[plane] = st.session_state.setdefault(_index_key(plane, stack_key), depth // 2 + 1)
         start, stop = how.opening_slab(depth, spacing)
-        st.session_state.setdefault(slab_key, (start + 1, stop))  # from 1, both ends included
-        if plane not in planes:
-            slabs[plane] = _zero_based(st.session_state[slab_key])
-            continue
+        slabs[plane] = st.session_state.setdefault(
+            _slab_key(plane, how, stack_key), (start + 1, stop)
+        )
+    controls = ViewControls(
+        planes,
+        how.name,
+        {plane: number - 1 for plane, number in indices.items()},
+        {plane: _zero_based(slab) for plane, slab in slabs.items()},
+    )
+    situation = (built.volume.stack_id, how.name)
+    if st.session_state.get("window_for") != situation:
+        first = planes[0]
+        first_view = data.view(
+            source, stack_id, canon, first, how.name, controls.indices[first], controls.slabs[first]
+        )
+        automatic = opening.initial_window(built.volume, how.name, first_view)
+        st.session_state["window_for"] = situation
+        st.session_state["automatic"] = automatic
+        st.session_state["preset"] = AUTOMATIC
+        _set_window(automatic[0])
+    window = _parsed_window(st.session_state["center"], st.session_state["width"])
+    if window is None:
+        window = st.session_state.get("last_window", st.session_state["automatic"][0])
+    colormap = st.session_state.setdefault("colormap", render.COLORMAPS[0])
+    return Look(controls, Display(window, colormap))
+
+
+def _index_key(plane: str, stack_key: str) -> str:
+    return f"index-{plane}-{stack_key}"
+
+
+def _slab_key(plane: str, how: modes.Mode, stack_key: str) -> str:
+    """Modes that open on the same slab share it."""
+    return f"slab-{plane}-{how.opening_slab_mm}-{stack_key}"
+
+
+def view_controls(built: Built, stack_key: str, controls: ViewControls) -> None:
+    """Plane(s), mode, and per-plane slice or slab in the sidebar, holding ``controls`` (from
+    :func:`settle`)."""
+    st.header("View")
+    canon = built.canon
+    st.radio("Plane", PLANE_CHOICES, horizontal=True, key="plane")
+    st.radio(
+        "Mode",
+        list(MODE_LABELS),
+        horizontal=True,
+        key="mode",
+        help="\n".join(f"**{m.label}**: {m.help}" for m in modes.REGISTRY),
+    )
+    how = modes.get(controls.mode)
+    for plane in controls.planes:
+        depth = views.plane_depth(canon, plane)
+        name = plane.capitalize()
         if depth < 2:
-            st.sidebar.caption(f"{plane.capitalize()}: a single slice")
+            st.caption(f"{name}: a single slice")
         elif not how.projects:
-            number = st.sidebar.slider(f"{plane.capitalize()} slice", 1, depth, key=key)
-            indices[plane] = number - 1
+            st.slider(f"{name} slice", 1, depth, key=_index_key(plane, stack_key))
         else:
-            start, stop = st.sidebar.slider(
-                f"{plane.capitalize()} slab (slices)", 1, depth, key=slab_key
+            start, stop = st.slider(
+                f"{name} slab (slices)", 1, depth, key=_slab_key(plane, how, stack_key)
             )
             count = stop - start + 1
-            st.sidebar.caption(
-                f"{count} slice{'s' if count != 1 else ''}, {count * spacing:.1f} mm"
-            )
-        slabs[plane] = _zero_based(st.session_state[slab_key])
-    return ViewControls(planes, how.name, indices, slabs)
+            spacing = views.plane_spacing(canon, plane)
+            st.caption(f"{count} slice{'s' if count != 1 else ''}, {count * spacing:.1f} mm")
 
 
 def _zero_based(slab: tuple[int, int]) -> tuple[int, int]:
@@ -358,19 +402,11 @@ def _zero_based(slab: tuple[int, int]) -> tuple[int, int]:
     return slab[0] - 1, slab[1]
 
 
-def window_controls(built: Built, mode: str, first_view: views.View) -> Display:
-    """Preset and center/width. A new series or mode starts on its own automatic window, the
-    one ``project`` draws with (opening.initial_window: for slices the opening picture's, for
-    projections one fitted to the projection)."""
-    st.sidebar.header("Display")
+def window_controls(built: Built) -> None:
+    """Preset, center/width and colormap in the sidebar (their values set by :func:`settle`);
+    a center or width that is not a number is said, and the last good window kept."""
+    st.header("Display")
     volume = built.volume
-    situation = (volume.stack_id, mode)
-    if st.session_state.get("window_for") != situation:
-        st.session_state["window_for"] = situation
-        automatic = opening.initial_window(volume, mode, first_view)
-        st.session_state["automatic"] = automatic
-        st.session_state["preset"] = AUTOMATIC
-        _set_window(automatic[0])
     automatic, why = st.session_state["automatic"]
     presets = {AUTOMATIC: automatic}
     presets |= {name.capitalize(): w for name, w in windowing.presets_for(volume.modality).items()}
@@ -378,27 +414,26 @@ def window_controls(built: Built, mode: str, first_view: views.View) -> Display:
         f"**{name.capitalize()}** ({w.center:g}/{w.width:g}): {windowing.PRESET_HELP[name]}"
         for name, w in windowing.presets_for(volume.modality).items()
     ]
-    st.sidebar.selectbox(
+    st.selectbox(
         "Window preset",
         list(presets),
         key="preset",
         on_change=lambda: _set_window(presets[st.session_state["preset"]]),
         help="\n\n".join(help_lines),
     )
-    cols = st.sidebar.columns(2)
+    cols = st.columns(2)
     center_text = cols[0].text_input("Center", key="center")
     width_text = cols[1].text_input("Width", key="width")
     window = _parsed_window(center_text, width_text)
     if window is None:
         window = st.session_state.get("last_window", automatic)
-        st.sidebar.error(
+        st.error(
             f"Center and width must be numbers, the width above 0 (e.g. 40 and 400); still "
             f"showing {window}."
         )
     else:
         st.session_state["last_window"] = window
-    colormap = st.sidebar.selectbox("Colormap", render.COLORMAPS, key="colormap")
-    return Display(window, colormap)
+    st.selectbox("Colormap", render.COLORMAPS, key="colormap")
 
 
 def _set_window(window: windowing.Window) -> None:
@@ -429,7 +464,7 @@ def on_click(
     rows, columns = axes
     row, col = rows.index(points[0]["y"]), columns.index(points[0]["x"])
     for other, index in views.linked_indices(canon, plane, row, col).items():
-        st.session_state[f"index-{other}-{stack_key}"] = int(index) + 1
+        st.session_state[_index_key(other, stack_key)] = int(index) + 1
 
 
 def browse_panel(
@@ -451,10 +486,10 @@ def browse_panel(
             "window_for": (stack_id, how.name),  # keep this window, not the mode's
         }
         for plane in PLANES:
-            wanted[f"index-{plane}-{stack_key}"] = shown.indices[plane] + 1
+            wanted[_index_key(plane, stack_key)] = shown.indices[plane] + 1
             if how.projects:
                 start, stop = shown.slabs[plane]
-                wanted[f"slab-{plane}-{how.opening_slab_mm}-{stack_key}"] = (start + 1, stop)
+                wanted[_slab_key(plane, how, stack_key)] = (start + 1, stop)
         st.session_state.update({k: v for k, v in wanted.items() if st.session_state.get(k) != v})
 
     st.subheader("Browse", anchor=False)
@@ -512,9 +547,7 @@ def show_views(
     return shown
 
 
-def header_panel(
-    study: dicomviz.Study, stack: dicomviz.Stack, source: Source, shown_frame: int | None
-) -> None:
+def header_panel(stack: dicomviz.Stack, source: Source, shown_frame: int | None) -> None:
     """Every element of one image (for an enhanced file: its frame's own values), or what
     varies across the series; the image follows the slice shown unless the user picks one."""
     st.subheader("Header elements")
@@ -554,11 +587,16 @@ def header_panel(
     st.dataframe(shown, hide_index=True, height=420, key="header_table")
     st.download_button(
         "Download table (CSV)",
-        shown.to_csv(index=False).encode(),
+        partial(_csv_bytes, shown),  # made when asked for, not on every slice step
         file_name="dicomviz_headers.csv",
         mime="text/csv",
         key="csv",
+        on_click="ignore",  # a download needs no rerun
     )
+
+
+def _csv_bytes(table: pd.DataFrame) -> bytes:
+    return table.to_csv(index=False).encode()
 
 
 def shown_frame(
@@ -583,7 +621,7 @@ def downloads(shown: list[views.View], canon: dicomviz.Volume, display: Display)
     titles = [
         figures.figure_title(v, figures.slab_position(canon.affine, v.plane, v.slab)) for v in shown
     ]
-    st.sidebar.download_button(
+    st.download_button(
         "Download view (PNG)" if len(shown) == 1 else "Download views (PNG)",
         partial(
             render.views_png,
@@ -595,6 +633,7 @@ def downloads(shown: list[views.View], canon: dicomviz.Volume, display: Display)
             titles=titles,
         ),
         key="png",
+        on_click="ignore",  # a download needs no rerun
         mime="image/png",
         file_name=f"dicomviz_{'_'.join(v.plane for v in shown)}_{shown[0].mode}.png",
     )
@@ -607,19 +646,21 @@ def nifti_downloads(stack: dicomviz.Stack, built: Built) -> None:
     from dicomviz import export  # nibabel's writer: loaded with the first page that offers it
 
     with_identifiers = not st.session_state.get("hide_ids", True)
-    st.sidebar.download_button(
+    st.download_button(
         "Download NIfTI (.nii.gz)",
         data.while_held(export.nifti_gz, built.volume),
         key="nifti",
+        on_click="ignore",  # a download needs no rerun
         mime="application/gzip",
         file_name="dicomviz_series.nii.gz",
     )
-    st.sidebar.download_button(
+    st.download_button(
         "Download NIfTI sidecar (.json)",
         data.while_held(
             export.sidecar_json, stack, built.volume, with_identifiers=with_identifiers
         ),
         key="nifti_json",
+        on_click="ignore",  # a download needs no rerun
         mime="application/json",
         file_name="dicomviz_series.json",
     )
@@ -632,18 +673,19 @@ SPIN_PREVIEW = 256
 
 
 @st.fragment
-def spin_panel(source: Source, held: data.Held, controls: ViewControls, display: Display) -> None:
+def spin_panel(source: Source, held: data.Held) -> None:
     """A MIP turning about the patient (dicomviz.display.spin), played in the browser: play,
     pause and scrub without a rerun; made only on a click, kept with the upload, drawn in the
-    sidebar's window. ``held`` is the stack and its Built, held weakly: Streamlit keeps a
-    fragment's arguments as long as the tab."""
+    window the views show (their fragment's last look). ``held`` is the stack and its Built,
+    held weakly: Streamlit keeps a fragment's arguments as long as the tab."""
     from dicomviz.display import spin as spinning
 
-    found = held.get()
-    if found is None:
+    found, look = held.get(), st.session_state.get(LOOK)
+    if found is None or look is None:
         st.info("This study is no longer held on the server: reload the page to go on.")
         return
     stack, built = found
+    controls, display = look.controls, look.display
     with st.expander("3-D MIP (spin)"):
         cols = st.columns([3, 3, 3, 2, 2], vertical_alignment="bottom")
         axis = cols[0].radio(
@@ -706,6 +748,7 @@ def spin_panel(source: Source, held: data.Held, controls: ViewControls, display:
                 made,
             ),
             key="spin_gif",
+            on_click="ignore",  # a download needs no rerun
             mime="image/gif",
             file_name=f"dicomviz_spin_{axis}_{len(made.frames)}.gif",
         )
@@ -725,10 +768,59 @@ def freeze_startup_objects() -> bool:
     return True
 
 
+@st.cache_resource
+def quicker_thread_switches() -> bool:
+    """Let Streamlit's event loop send each message of a run within a millisecond.
+
+    A run's messages (the views' figures first) leave from the server's event loop thread,
+    which needs the interpreter lock held by the script thread while it goes on (the header
+    table after the views): at Python's default 5 ms per switch, some forty messages of a slice
+    step reached the browser 40-60 ms late (bench/RESULTS.md)."""
+    sys.setswitchinterval(0.001)
+    return True
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The stack a run shows, read and built, and how (its grid)."""
+
+    source: Source
+    stack: dicomviz.Stack
+    built: Built
+    grid: str
+
+    @property
+    def key(self) -> str:
+        """Names the stack's controls in the session (slices, slabs)."""
+        return f"{self.source.digest[:12]}-{self.stack.id}-{self.grid}"
+
+
 def main() -> None:
     st.set_page_config(page_title="dicomviz", page_icon="🩻", layout="wide")
     freeze_startup_objects()
+    quicker_thread_switches()
     st.title("dicomviz")
+    # The page's parts at fixed places. Streamlit knows the views' fragment by its place on
+    # the page: were it to move (a progress bar or a message above it in one run and not in
+    # the next), a click on its controls while another run goes on would be lost.
+    top, browse_slot, views_slot, spin_slot, header_slot = (st.container() for _ in range(5))
+    with top:
+        shown = read_and_pick()
+    if shown is None:
+        return
+    source, stack, built = shown.source, shown.stack, shown.built
+    look = settle(source, stack.id, built, shown.key)
+    with browse_slot:
+        browse_panel(source, shown.key, built, look.controls, look.display)
+    with views_slot:
+        look_panel(source, data.Held(stack, built), shown.grid, shown.key, header_slot)
+    with spin_slot:
+        spin_panel(source, data.Held(stack, built))
+
+
+def read_and_pick() -> Shown | None:
+    """The upload read, a stack picked and built (on patient axes if asked), with what the
+    page says about them; None when there is nothing to show."""
     source = upload_source()
     waiting = in_line()
     try:
@@ -744,14 +836,14 @@ def main() -> None:
     if not study.stacks:
         summary(study, source, None, None)
         st.error("No image series found in this upload: see the skipped files above.")
-        return
+        return None
     stack = pick_stack(study, label_identifiers(source, study))
     try:
         built = data.read_volume(source, stack, waiting)
     except dicomviz.DicomvizError as exc:
         summary(study, source, None, stack)
         st.error(str(exc))
-        return
+        return None
     finally:
         waiting.clear()  # type: ignore[attr-defined]
     grid = grid_control(built)
@@ -763,21 +855,42 @@ def main() -> None:
             grid = "acquired"
         finally:
             waiting.clear()  # type: ignore[attr-defined]
-    stack_key = f"{source.digest[:12]}-{stack.id}-{grid}"
-    controls = view_controls(built, stack_key)
-    first = controls.planes[0]
-    first_view = data.view(
-        source, stack.id, built.canon, first, controls.mode, controls.indices[first],
-        controls.slabs[first],
-    )  # fmt: skip
-    display = window_controls(built, controls.mode, first_view)
     summary(study, source, built, stack)
-    browse_panel(source, stack_key, built, controls, display)
-    shown = show_views(source, stack, stack_key, built.canon, controls, display)
-    spin_panel(source, data.Held(stack, built), controls, display)
-    downloads(shown, built.canon, display)
-    nifti_downloads(stack, built)
-    header_panel(study, stack, source, shown_frame(stack, built.volume, controls))
+    return Shown(source, stack, built, grid)
+
+
+@st.fragment
+def look_panel(
+    source: Source, held: data.Held, grid: str, stack_key: str, header_slot: Any
+) -> None:
+    """The sidebar's view and display controls, the Plotly views, their PNG download and the
+    header table of the slice shown: one fragment, so a slice, window or plane step reruns only
+    this, not the page around it (upload, pickers, notes, browsing view, spin).
+
+    ``held`` is the stack and its Built, held weakly (Streamlit keeps a fragment's arguments as
+    long as the tab); once the store let them go, the whole page runs again and reads them
+    anew. ``header_slot`` is the page's container for the header table, further down."""
+    found = held.get()
+    if found is None:
+        st.rerun()  # the full run reads (or says what became of) the upload
+    stack, built = found
+    data.touch(source, stack.id, grid)  # in use: least recently used goes first
+    look = settle(source, stack.id, built, stack_key)
+    st.session_state[LOOK] = look
+    # The fragment's part of the sidebar in a container of its own: a download button
+    # written straight into an outside container gets the container's delta path as its
+    # coordinates, every one the same (Streamlit 1.67), and each deferred download then
+    # replaces the one before it.
+    sidebar = st.sidebar.container()
+    with sidebar:
+        view_controls(built, stack_key, look.controls)
+        window_controls(built)
+    shown = show_views(source, stack, stack_key, built.canon, look.controls, look.display)
+    with sidebar:
+        downloads(shown, built.canon, look.display)
+        nifti_downloads(stack, built)
+    with header_slot.container():  # (a container of its own, as the sidebar's above)
+        header_panel(stack, source, shown_frame(stack, built.volume, look.controls))
 
 
 # Streamlit runs this file as __main__; decoding workers (dicomviz.decode_pool) import it as

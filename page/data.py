@@ -247,6 +247,15 @@ def read_volume(source: Source, stack: dicomviz.Stack, waiting: Callable[[int], 
     return built
 
 
+def touch(source: Source, stack_id: str, grid: str) -> None:
+    """Mark what a shown stack rests on as used (its upload, its volume, resampled or not): a
+    rerun of the views alone would otherwise leave them to look idle."""
+    _get(("upload", source.digest))
+    _get(("volume", source.digest, stack_id))
+    if grid == "patient":
+        _get(("patient", source.digest, stack_id))
+
+
 def on_patient_axes(
     source: Source, stack: dicomviz.Stack, built: Built, waiting: Callable[[int], None]
 ) -> Built:

@@ -84,18 +84,25 @@ def test_header_search_narrows_rows() -> None:
 
 @pytest.fixture
 def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
-    """Every file the page offers for download, by its download name."""
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+    """Every file the page offers for download, by its download name, made (a deferred download
+    is made when clicked: AppTest runs without the runtime that would keep its callable)."""
+    from streamlit.elements.widgets import button
 
-    offered: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
+    offered: dict[str, object] = {}
+    original = button.marshall_file
 
-    def record(self, path_or_data, mimetype, kind, filename=None):
-        offered[filename or mimetype] = path_or_data
-        return original(self, path_or_data, mimetype, kind, filename)
+    def record(coordinates, data, proto, mimetype, file_name=None, **kwargs):
+        offered[file_name] = data
+        return original(coordinates, data, proto, mimetype, file_name, **kwargs)
 
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
-    return offered
+    monkeypatch.setattr(button, "marshall_file", record)
+
+    class Made(dict):
+        def __getitem__(self, name: str) -> bytes:
+            data = offered[name]
+            return data() if callable(data) else data
+
+    return Made()
 
 
 def test_hide_identifiers_hides_them_in_table_and_csv(downloads: dict[str, bytes]) -> None:
@@ -376,3 +383,32 @@ def test_a_tilted_ct_opens_on_patient_axes_and_can_be_shown_as_acquired() -> Non
     grid.set_value("As acquired").run()
     _no_errors(at)
     assert _figures(at)[0]["data"][1]["customdata"] != patient
+
+
+def _main_parts(at: AppTest) -> list[str]:
+    """The page's top-level parts, in order (what Streamlit knows the views' fragment by)."""
+    return [type(child).__name__ for child in at.main.children.values()]
+
+
+def _views_place(at: AppTest) -> int:
+    """Where, among the page's top-level parts, the Plotly views are."""
+    (place,) = [
+        i for i, part in enumerate(at.main.children.values()) if i and part.get("plotly_chart")
+    ]
+    return place
+
+
+def test_the_views_stay_at_one_place_whatever_the_page_says_above_them() -> None:
+    """The views' fragment is known by its place on the page: if a run with messages above it
+    (skipped files, notes, a progress bar) put it elsewhere than the next run, a slice or plane
+    chosen while another run goes on would be lost (Streamlit: "Couldn't find fragment")."""
+    at = _app()
+    parts, place = _main_parts(at), _views_place(at)
+    assert parts == ["Title", "Block", "Block", "Block", "Block", "Block"]
+    series = zip_bytes(make_series(slices=9, rows=20, columns=16))
+    at.file_uploader(key="files").set_value(
+        [("export.zip", series, "application/zip"), ("broken.dcm", b"garbage", "image/dicom")]
+    ).run()
+    _no_errors(at)
+    assert [e for e in at.expander if "skipped" in e.label]  # more is said above the views
+    assert (_main_parts(at), _views_place(at)) == (parts, place)

@@ -108,6 +108,19 @@ def test_upload_a_zip_switch_plane_and_screenshot(page, server: str, tmp_path: P
     saved = tmp_path / "view.png"
     download.value.save_as(saved)
     assert saved.read_bytes().startswith(b"\x89PNG")
+    # Every download written by the views' fragment still works after it ran again (Streamlit
+    # 1.67 gives elements written straight into an outside container one shared path, and
+    # each deferred download then replaced the one before it).
+    for label, name in [
+        ("Download NIfTI sidecar (.json)", "dicomviz_series.json"),
+        ("Download table (CSV)", "dicomviz_headers.csv"),
+    ]:
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_text(label).first.click()
+        assert download.value.suggested_filename == name
+        saved = tmp_path / name
+        download.value.save_as(saved)
+        assert saved.stat().st_size > 100
 
 
 def _slider_values(page) -> list[str]:

@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 
 from dicomviz.cli import main
+from dicomviz.tables import privacy
 from dicomviz.tables.basic_profile import CLEAN_DESCRIPTORS, profile
 from dicomviz.tables.headers import header_table, varying_elements
 from dicomviz.tables.privacy import (
@@ -362,3 +363,29 @@ def test_an_empty_or_foreign_table_is_returned_as_it_is() -> None:
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     assert redact_table(header_table(ds)).empty
+
+
+def test_a_series_identifiers_make_their_regex_once_and_clean_each_image_as_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The page cleans every image's table with its series' identifiers: the regex is built
+    once for the series, and each table comes out as with that image's own identifiers."""
+    images = []
+    for number in range(3):
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        ds.PatientName = "DOE^JANE"
+        ds.SOPInstanceUID = f"1.2.826.0.1.3680043.2.1125.{number}.77"
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.ImageComments = f"DOE^JANE slice {number} scanned 1.2.826.0.1.3680043.2.1125.{number}.77"
+        images.append(ds)
+    series = identifiers_of(*images)
+    built = []
+    real = privacy._pattern
+    monkeypatch.setattr(privacy, "_pattern", lambda ids: built.append(1) or real(ids))
+    for ds in images:
+        alone = redact_table(header_table(ds), identifiers=identifiers_of(ds))
+        shared = redact_table(header_table(ds), identifiers=series)
+        comment = shared[shared["keyword"] == "ImageComments"]["value"].iloc[0]
+        assert "JANE" not in comment and ".77" not in comment
+        assert (shared["value"] == alone["value"]).all()
+    assert len(built) == 3 + 1  # one regex per image alone, one for the whole series

@@ -97,72 +97,75 @@ def view_figure(
     units = f" {view.units}" if view.units else ""
     x_name, y_name = _direction(view, view.columns.name), _direction(view, view.rows.name)
     where = f"{x_name} %{{x:.1f}}, {y_name} %{{y:.1f}} mm"
+    placed = {
+        "x0": view.columns.start,
+        "dx": view.columns.step,
+        "y0": view.rows.start,
+        "dy": view.rows.step,
+    }
     if picture:
-        image: go.BaseTraceType = go.Image(
-            source=_png_uri(view, window, colormap),
-            x0=view.columns.start,
-            dx=view.columns.step,
-            y0=view.rows.start,
-            dy=view.rows.step,
-            hoverinfo="skip",
-        )
+        image = {
+            "type": "image",
+            "source": _png_uri(view, window, colormap),
+            **placed,
+            "hoverinfo": "skip",
+        }
     else:
-        image = go.Heatmap(
-            z=values,
-            x0=view.columns.start,
-            dx=view.columns.step,
-            y0=view.rows.start,
-            dy=view.rows.step,
-            zmin=window.low,
-            zmax=window.high,
-            colorscale=plotly_colorscale(colormap),
-            showscale=False,
-            hoverongaps=False,
-            hovertemplate=f"%{{z}}{units}<br>{where}<extra></extra>",
-        )
-    figure = go.Figure(image)
+        image = {
+            "type": "heatmap",
+            "z": values,
+            **placed,
+            "zmin": window.low,
+            "zmax": window.high,
+            "colorscale": plotly_colorscale(colormap),
+            "showscale": False,
+            "hoverongaps": False,
+            "hovertemplate": f"%{{z}}{units}<br>{where}<extra></extra>",
+        }
+    traces = [image]
     if clickable or picture:
-        grid = _click_grid(view, values, f"%{{customdata}}{units}", where, light=picture)
-        figure.add_traces(grid)
+        traces += _click_grid(view, values, f"%{{customdata}}{units}", where, light=picture)
     half_x, half_y = view.columns.step / 2, view.rows.step / 2
     x_range = sorted([view.columns.at(0) - half_x, view.columns.at(cols - 1) + half_x])
-    figure.update_xaxes(range=x_range, visible=False, constrain="domain")
-    figure.update_yaxes(
-        # Plotly puts range[0] at the bottom: the last row's coordinate goes there.
-        range=[view.rows.at(rows - 1) + half_y, view.rows.at(0) - half_y],
-        visible=False,
-        scaleanchor="x",
-        scaleratio=1,
-        constrain="domain",
-    )
-    figure.update_layout(
-        height=height,
-        margin={
+    layout = {
+        "xaxis": {"range": x_range, "visible": False, "constrain": "domain"},
+        "yaxis": {
+            # Plotly puts range[0] at the bottom: the last row's coordinate goes there.
+            "range": [view.rows.at(rows - 1) + half_y, view.rows.at(0) - half_y],
+            "visible": False,
+            "scaleanchor": "x",
+            "scaleratio": 1,
+            "constrain": "domain",
+        },
+        "height": height,
+        "margin": {
             "l": _BORDER + 4,
             "r": _BORDER + _TOOLBAR,
             "t": _TITLE + _BORDER + 4,
             "b": _BOTTOM_BORDER + 4,
         },
-        plot_bgcolor="black",
-        paper_bgcolor="rgba(0,0,0,0)",
-        dragmode="pan",
-        showlegend=False,
-        hovermode="closest",
-        modebar={"orientation": "v"},
+        "plot_bgcolor": "black",
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "dragmode": "pan",
+        "showlegend": False,
+        "hovermode": "closest",
+        "modebar": {"orientation": "v"},
         # One dark hover box for every trace (values and 'no data' alike), not trace colours.
-        hoverlabel={
+        "hoverlabel": {
             "bgcolor": "rgba(20, 20, 20, 0.85)",
             "bordercolor": "rgba(255, 255, 255, 0.6)",
             "font": {"color": "white"},
         },
-        annotations=[_title(figure_title(view, depth)), *_edge_labels(view), _scale_text(view)],
-        shapes=[
+        "annotations": [_title(figure_title(view, depth)), *_edge_labels(view), _scale_text(view)],
+        "shapes": [
             *_border(),
             _scale_bar(view),
             *(_crosshair(view, crosshair) if crosshair else []),
         ],
-    )
-    return figure
+    }
+    # Plain values, checked by tests/test_figure_polish.py rather than by Plotly's validators
+    # on every build: they cost 20-40 ms a figure, half of a slice step on the server.
+    return go.Figure({"data": traces, "layout": layout}, _validate=False)
 
 
 def _png_uri(view: View, window: Window, colormap: str) -> str:
@@ -229,7 +232,7 @@ def _oriented(view: View) -> bool:
 
 def _click_grid(
     view: View, values: np.ndarray, value: str, where: str, *, light: bool = False
-) -> list[go.Scatter | go.Scattergl]:
+) -> list[dict]:
     """Invisible clickable points on every ``step``-th pixel; those over no data (NaN, between
     distant slices) form a second trace whose hover says so instead of 'nan HU'.
 
@@ -238,34 +241,31 @@ def _click_grid(
     of a slice step."""
     rows, cols = values.shape
     step = max(1, -(-max(rows, cols) // (PICTURE_GRID_MAX if light else CLICK_GRID_MAX)))
-    scatter = go.Scatter if light else go.Scattergl
+    kind = "scatter" if light else "scattergl"
     r, c = np.meshgrid(np.arange(0, rows, step), np.arange(0, cols, step), indexing="ij")
     x = np.float32(view.columns.start) + c.ravel().astype(np.float32) * view.columns.step
     y = np.float32(view.rows.start) + r.ravel().astype(np.float32) * view.rows.step
     sampled = values[::step, ::step].ravel()
     empty = np.isnan(sampled) if sampled.dtype.kind == "f" else np.zeros(sampled.shape, bool)
     marker = {"size": max(4, step * 3), "opacity": 0}
+    points = {"type": kind, "mode": "markers", "marker": marker, "showlegend": False}
     traces = [
-        scatter(
-            x=x[~empty],
-            y=y[~empty],
-            customdata=sampled[~empty],
-            mode="markers",
-            marker=marker,
-            hovertemplate=f"{value}<br>{where}<extra></extra>",
-            showlegend=False,
-        )
+        {
+            **points,
+            "x": x[~empty],
+            "y": y[~empty],
+            "customdata": sampled[~empty],
+            "hovertemplate": f"{value}<br>{where}<extra></extra>",
+        }
     ]
     if empty.any():
         traces.append(
-            scatter(
-                x=x[empty],
-                y=y[empty],
-                mode="markers",
-                marker=marker,
-                hovertemplate=f"no data<br>{where}<extra></extra>",
-                showlegend=False,
-            )
+            {
+                **points,
+                "x": x[empty],
+                "y": y[empty],
+                "hovertemplate": f"no data<br>{where}<extra></extra>",
+            }
         )
     return traces
 
