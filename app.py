@@ -449,6 +449,7 @@ def _parsed_window(center: str, width: str) -> windowing.Window | None:
 
 
 def on_click(
+    key: str,
     plane: str,
     canon: dicomviz.Volume,
     stack_key: str,
@@ -457,7 +458,7 @@ def on_click(
     """Linked views: a click in one view moves the other planes' slices there. (A callback,
     kept as long as the tab: ``canon`` is the volume's geometry without its pixels, ``axes``
     the view's rows and columns without its image.)"""
-    state = st.session_state.get(f"figure-{plane}")
+    state = st.session_state.get(key)
     points = state.selection.points if state and state.selection else []
     if not points:
         return  # a second click on the same point sends an empty selection
@@ -514,7 +515,7 @@ def show_views(
     """One Plotly view per chosen plane; returns them all, for the PNG download."""
     columns = st.columns(len(controls.planes))
     shown: list[views.View] = []
-    for column, plane in zip(columns, controls.planes, strict=True):
+    for slot, (column, plane) in enumerate(zip(columns, controls.planes, strict=True)):
         view = data.view(
             source,
             stack.id,
@@ -536,10 +537,17 @@ def show_views(
         )
         column.plotly_chart(
             figure,
-            key=f"figure-{plane}",
+            # Keyed by its place, not its plane: another plane in the same place updates the
+            # chart the browser has (Plotly.react) instead of mounting a new one.
+            key=f"figure-{slot}",
             selection_mode="points",
             on_select=partial(
-                on_click, plane, canon.geometry(), stack_key, (view.rows, view.columns)
+                on_click,
+                f"figure-{slot}",
+                plane,
+                canon.geometry(),
+                stack_key,
+                (view.rows, view.columns),
             ),
             config={"doubleClick": "reset", "displaylogo": False},
         )
@@ -882,11 +890,12 @@ def look_panel(
     # coordinates, every one the same (Streamlit 1.67), and each deferred download then
     # replaces the one before it.
     sidebar = st.sidebar.container()
+    # The views first: their figures then leave ahead of the twenty-odd controls, which hold
+    # the values settle() read and are drawn after them.
+    shown = show_views(source, stack, stack_key, built.canon, look.controls, look.display)
     with sidebar:
         view_controls(built, stack_key, look.controls)
         window_controls(built)
-    shown = show_views(source, stack, stack_key, built.canon, look.controls, look.display)
-    with sidebar:
         downloads(shown, built.canon, look.display)
         nifti_downloads(stack, built)
     with header_slot.container():  # (a container of its own, as the sidebar's above)

@@ -7,8 +7,11 @@
 - window change: a new Center typed and entered;
 - plane change: another plane's radio button clicked;
 
-each from the action to the moment the Plotly picture on screen changed, with the bytes the
-page received over its websocket for it. Targets: <= 150 ms felt, <= 0.5 MB per action.
+each from the user's input event (the key or click, as the page sees it) to the moment the
+Plotly picture on screen changed, both timed in the page, with the bytes the page received over
+its websocket for it; also from the harness's own call (which adds Playwright's typing and
+clicking). Targets: <= 150 ms felt, <= 0.5 MB per action. Steps start once the page is quiet
+(the browsing view's volume, sent after the upload's first view, has arrived).
 Not part of the test suite: the machine is shared, so it reports medians and the spread.
 """
 
@@ -28,6 +31,23 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 FELT_LIMIT_MS = 150.0
 BYTES_LIMIT = 0.5e6
+_IN_PAGE = """
+(() => {
+  window.__felt = { input: 0, picture: 0 };
+  const picture = () => [...document.querySelectorAll('.js-plotly-plot .imagelayer image')]
+    .map(e => (e.getAttribute('href') || '').slice(-40)).join('|');
+  let last = null;
+  // The first new picture after the input (Plotly may redraw it again as the run ends).
+  const seen = () => { const now = picture(); if (now && now !== last) { last = now;
+    if (!window.__felt.picture) window.__felt.picture = performance.now(); } };
+  const watch = () => new MutationObserver(seen).observe(document.body,
+    { subtree: true, childList: true, attributes: true, attributeFilter: ['href'] });
+  if (document.body) watch(); else document.addEventListener('DOMContentLoaded', watch);
+  for (const kind of ['keydown', 'click'])
+    document.addEventListener(kind, () => {
+      window.__felt = { input: performance.now(), picture: 0 }; }, true);
+})();
+"""
 _PICTURE = (
     "() => [...document.querySelectorAll('.js-plotly-plot .imagelayer image')]"
     ".map(e => { const h = e.getAttribute('href') || ''; return h.length + ':' + h.slice(-40); })"
@@ -106,6 +126,7 @@ def _measure(url: str, files: list[Path], repeats: int) -> dict[str, list[tuple[
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.add_init_script(_IN_PAGE)
         page.on(
             "websocket",
             lambda ws: ws.on(
@@ -123,9 +144,14 @@ def _measure(url: str, files: list[Path], repeats: int) -> dict[str, list[tuple[
             f".some(e => e.textContent.trim() === '{len(files)}')",
             timeout=600_000,
         )
-        page.get_by_text("Axial", exact=True).first.click()
+        page.locator("[data-testid=stSidebar]").get_by_text("Axial", exact=True).click()
         _settle(page)
-        results: dict[str, list[tuple[float, int]]] = {"next slice": [], "window": [], "plane": []}
+        _quiet(page, received)
+        results: dict[str, list[tuple[float, int, float]]] = {
+            "next slice": [],
+            "window": [],
+            "plane": [],
+        }
         slider = page.locator("[data-testid='stSlider'] input[type='range']").first
         for k in range(repeats):
             slider.focus()
@@ -138,7 +164,11 @@ def _measure(url: str, files: list[Path], repeats: int) -> dict[str, list[tuple[
                 _timed(
                     page,
                     received,
-                    lambda name=plane: page.get_by_text(name, exact=True).first.click(),
+                    lambda name=plane: (
+                        page.locator("[data-testid=stSidebar]")
+                        .get_by_text(name, exact=True)
+                        .click()
+                    ),
                 )
             )
         browser.close()
@@ -164,9 +194,23 @@ def _settle(page) -> None:
         time.sleep(0.2)
 
 
-def _timed(page, received: list[int], action) -> tuple[float, int]:
+def _quiet(page, received: list[int], seconds: float = 3.0, limit: float = 90.0) -> None:
+    """Wait until the page has received nothing for ``seconds`` (the browsing view's volume
+    follows the upload's first view)."""
+    start, last, since = time.perf_counter(), received[0], time.perf_counter()
+    while time.perf_counter() - start < limit:
+        time.sleep(0.25)
+        if received[0] != last:
+            last, since = received[0], time.perf_counter()
+        elif time.perf_counter() - since >= seconds:
+            return
+
+
+def _timed(page, received: list[int], action) -> tuple[float, int, float]:
+    """(felt in the page, bytes received, ms from the harness's call): input event -> picture."""
     before_picture = page.evaluate(_PICTURE)
     before_bytes = received[0]
+    page.evaluate("window.__felt = { input: 0, picture: 0 }")
     start = time.perf_counter()
     action()
     try:
@@ -174,20 +218,27 @@ def _timed(page, received: list[int], action) -> tuple[float, int]:
     except Exception:
         page.screenshot(path="/tmp/dicomviz-bench/felt-timeout.png", full_page=True)
         raise
-    felt = (time.perf_counter() - start) * 1000
+    harness = (time.perf_counter() - start) * 1000
+    page.wait_for_function("window.__felt.picture > window.__felt.input", timeout=5_000)
+    felt = page.evaluate("window.__felt.picture - window.__felt.input")
     _settle(page)
-    return felt, received[0] - before_bytes
+    return felt, received[0] - before_bytes, harness
 
 
-def _report(results: dict[str, list[tuple[float, int]]]) -> None:
-    print("| action | felt median | min-max | received median | verdict |")
-    print("|---|---|---|---|---|")
+def _report(results: dict[str, list[tuple[float, int, float]]]) -> None:
+    print(
+        "| action | felt median (in the page) | min-max | from the harness's call "
+        "| received median | verdict |"
+    )
+    print("|---|---|---|---|---|---|")
     for action, samples in results.items():
         felt = [s[0] for s in samples]
         sent = [s[1] for s in samples]
+        harness = [s[2] for s in samples]
         ok = statistics.median(felt) <= FELT_LIMIT_MS and statistics.median(sent) <= BYTES_LIMIT
         print(
             f"| {action} | {statistics.median(felt):.0f} ms | {min(felt):.0f}-{max(felt):.0f} ms "
+            f"| {statistics.median(harness):.0f} ms "
             f"| {statistics.median(sent) / 1e6:.2f} MB | {'**PASS**' if ok else '**FAIL**'} |"
         )
 

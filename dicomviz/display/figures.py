@@ -236,9 +236,9 @@ def _click_grid(
     """Invisible clickable points on every ``step``-th pixel; those over no data (NaN, between
     distant slices) form a second trace whose hover says so instead of 'nan HU'.
 
-    The light figure's grid is sparser and drawn as SVG: a WebGL scatter costs the browser a
-    new WebGL context on every redraw (150-200 ms in Chromium here), more than the whole rest
-    of a slice step."""
+    The light figure's grid is sparser and drawn as SVG text points without text: a WebGL
+    scatter costs the browser a new WebGL context on every redraw (150-200 ms in Chromium here),
+    and invisible markers a styled path each."""
     rows, cols = values.shape
     step = max(1, -(-max(rows, cols) // (PICTURE_GRID_MAX if light else CLICK_GRID_MAX)))
     kind = "scatter" if light else "scattergl"
@@ -247,8 +247,14 @@ def _click_grid(
     y = np.float32(view.rows.start) + r.ravel().astype(np.float32) * view.rows.step
     sampled = values[::step, ::step].ravel()
     empty = np.isnan(sampled) if sampled.dtype.kind == "f" else np.zeros(sampled.shape, bool)
-    marker = {"size": max(4, step * 3), "opacity": 0}
-    points = {"type": kind, "mode": "markers", "marker": marker, "showlegend": False}
+    if light:
+        # Empty text, not invisible markers: a text point hovers and is selected by a click as a
+        # marker is, but plotly.js does not style a path for each (2,304 of them cost 100 ms
+        # of every slice step in Chromium here; bench/RESULTS.md).
+        points = {"type": kind, "mode": "text", "text": "", "showlegend": False}
+    else:
+        marker = {"size": max(4, step * 3), "opacity": 0}
+        points = {"type": kind, "mode": "markers", "marker": marker, "showlegend": False}
     traces = [
         {
             **points,
