@@ -180,15 +180,21 @@ def _measure(url: str, files: list[Path], repeats: int) -> dict:
         page.evaluate(_WATCH, [len(files), 512])
         upload = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
         upload.set_input_files([str(f) for f in files])
-        page.wait_for_function("window.__times.view && window.__times.full", timeout=600_000)
+        page.wait_for_function("window.__times.view && window.__times.browse", timeout=600_000)
+        # The full volume travels once the visitor turns to the view (the pointer over it).
+        page.wait_for_timeout(1000)
+        box = page.locator(CANVAS.format("axial")).bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        pointed = page.evaluate("performance.now()")
+        page.wait_for_function("window.__times.full", timeout=600_000)
         times = page.evaluate("window.__times")
         marks = page.evaluate("globalThis.__dicomvizBrowse.marks")
         frames = page.evaluate("window.__ws")
         results: dict = {
             "first view -> browsable picture (ms)": times["browse"] - times["view"],
-            "first view -> full-resolution picture (ms)": times["full"] - times["view"],
-            "first view -> volume message (ms)": marks["received"] - times["view"],
-            "first view -> volume decoded (ms)": marks["decoded"] - times["view"],
+            "pointed at -> full-resolution picture (ms)": times["full"] - pointed,
+            "pointed at -> volume message (ms)": marks["received"] - pointed,
+            "pointed at -> volume decoded (ms)": marks["decoded"] - pointed,
             "volume message (MB)": max(n for _, n in frames) / 2**20,
         }
         page.wait_for_timeout(1500)
@@ -287,9 +293,9 @@ def _report(r: dict) -> None:
         rows.append((name, f"median {med:.1f} ms, p95 {p95:.1f} ms (n={len(values)})", target, ok))
 
     first = r["first view -> browsable picture (ms)"]
-    full = r["first view -> full-resolution picture (ms)"]
-    message = r["first view -> volume message (ms)"]
-    decoded = r["first view -> volume decoded (ms)"]
+    full = r["pointed at -> full-resolution picture (ms)"]
+    message = r["pointed at -> volume message (ms)"]
+    decoded = r["pointed at -> volume decoded (ms)"]
     rows.append(
         (
             "first browsable picture after the upload's first view",
@@ -300,7 +306,7 @@ def _report(r: dict) -> None:
     )
     rows.append(
         (
-            "full-resolution picture after the upload's first view",
+            "full-resolution picture after the pointer first is over the view",
             f"{full / 1000:.2f} s (its {r['volume message (MB)']:.1f} MB message in the "
             f"viewer at {message / 1000:.2f} s, decoded at {decoded / 1000:.2f} s)",
             "(for information)",

@@ -10,8 +10,10 @@ Should the tab lack the volume after all (a render superseded before it ran), th
 
 A large stack's payload (one to three seconds to compress a 300-slice CT here) is made in a
 thread, so the page's first views do not wait for it: the first run sends a quick preview (every
-4th or 8th pixel in-plane, made in a tenth of a second) to browse meanwhile, and the viewer asks
-at once for the run that waits for the real one and delivers it ("poll").
+4th or 8th pixel in-plane, made in a tenth of a second) to browse meanwhile; once the visitor
+turns to the viewer (the pointer over it, a key or a click in it) it asks for the run that waits
+for the real one and delivers it ("poll"). A tab whose visitor never uses the browsing view is
+never sent the full volume.
 
 The component sits in the page's main flow, not in a fragment: a fragment's container is made
 anew on every full run, which would mount a second viewer for a moment each time.

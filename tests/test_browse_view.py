@@ -300,6 +300,12 @@ def test_a_large_stack_shows_a_preview_then_its_volume(browser_page, preview_ser
         }).observe(document, {subtree: true, attributes: true, childList: true});"""
     )
     _open(page, preview_server)
+    # The full volume travels only once the visitor turns to the view.
+    page.wait_for_timeout(1500)
+    assert page.eval_on_selector(CANVAS.format("axial"), "c => c.width") == 64
+    notice = page.locator(".dvb-root [data-role=notice-text]").inner_text()
+    assert "once you point at this view" in notice
+    page.mouse.move(*_center_of(page, "axial"))
     page.wait_for_function(
         f"document.querySelector('{CANVAS.format('axial')}').width === 256", timeout=60_000
     )

@@ -235,6 +235,11 @@ class Viewer {
     this.wanted = null;
     this.asked = new Set();
     this.lastReport = "";
+    // A large stack's full volume (tens of MB) travels only once the visitor turns to this
+    // view: a hosted page does not push it to every tab, nor make the visitor's machine decode
+    // it while the page is still busy with their first look.
+    this.turnedTo = false;
+    this.waitingFull = null;
     this.listen();
     this.resizer = new ResizeObserver(() => this.vol && this.layout());
     this.resizer.observe(this.parent);
@@ -261,7 +266,7 @@ class Viewer {
     }
     // A quick, coarser volume while the real one is made: ask at once for the run that
     // waits for the real one, and browse this meanwhile.
-    if (control.coming) this.bridge.setTriggerValue("poll", control.stack);
+    if (control.coming) this.askFullWhenUsed(control.stack);
     if (!sameStack) this.clear();
     this.control = control;
     this.wanted = doc.digest;
@@ -290,6 +295,24 @@ class Viewer {
       const current = vol.stack === this.control.stack;
       if (this.wanted === doc.digest || (first && current)) this.show(doc.digest, vol);
     }, (error) => this.status(`Could not read the volume: ${error.message}`));
+  }
+
+  askFullWhenUsed(stack) {
+    if (this.turnedTo) return this.bridge.setTriggerValue("poll", stack);
+    this.waitingFull = stack;
+  }
+
+  // The pointer over this view, a key or a click in it: the visitor uses it.
+  turnTo() {
+    if (this.turnedTo) return;
+    this.turnedTo = true;
+    const stack = this.waitingFull;
+    this.waitingFull = null;
+    if (stack && this.control.stack === stack) {
+      this.notice();
+      this.status("Loading the full volume…");
+      this.bridge.setTriggerValue("poll", stack);
+    }
   }
 
   clear() {
@@ -542,7 +565,9 @@ class Viewer {
     full.hidden = this.vol.coming;
     if (this.vol.coming) {
       this.$("notice-text").textContent =
-        `A quick look at every ${nth} pixel: the full volume is on its way.`;
+        this.turnedTo
+          ? `A quick look at every ${nth} pixel: the full volume is on its way.`
+          : `A quick look at every ${nth} pixel: the full volume loads once you point at this view.`;
       return;
     }
     const budget = mb(this.control.budget || 0);
@@ -562,6 +587,9 @@ class Viewer {
 
   listen() {
     const root = this.root;
+    for (const kind of ["pointerenter", "pointerdown", "wheel", "keydown", "focusin"]) {
+      root.addEventListener(kind, () => this.turnTo(), { passive: true });
+    }
     root.addEventListener("click", (event) => {
       const button = event.target.closest("button");
       if (!button || !this.vol) return;
