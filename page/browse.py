@@ -9,11 +9,11 @@ Should the tab lack the volume after all (a render superseded before it ran), th
 ("missing") and the next run sends it again.
 
 A large stack's payload (one to three seconds to compress a 300-slice CT here) is made in a
-thread, so the page's first views do not wait for it: the first run sends a quick preview (every
-4th or 8th pixel in-plane, made in a tenth of a second) to browse meanwhile; once the visitor
-turns to the viewer (the pointer over it, a key or a click in it) it asks for the run that waits
-for the real one and delivers it ("poll"). A tab whose visitor never uses the browsing view is
-never sent the full volume.
+thread, and only once asked for, so the page's first views do not wait for it: the first run
+sends a quick preview (every 4th or 8th pixel in-plane, made in a tenth of a second) to browse
+meanwhile; once the visitor turns to the viewer (the pointer over it, a key or a click in it)
+it asks for the run that makes and waits for the real one and delivers it ("poll"). A study
+nobody browses is never compressed, nor its volume sent.
 
 The component sits in the page's main flow, not in a fragment: a fragment's container is made
 anew on every full run, which would mount a second viewer for a moment each time.
@@ -128,24 +128,27 @@ def _payload(
     group: str, stack_key: str, built: data.Built, full: bool, wait: bool
 ) -> tuple[payloads.Payload | None, bool]:
     """(payload, more to come): the stack's payload, made once per server (in the fair line)
-    and kept in the store. While a large one is being made and ``wait`` is not asked: a quick
-    preview of the stack (more to come), or None when full resolution was asked (the viewer
-    keeps what it shows)."""
+    and kept in the store. A large one is made only once a tab asks for it (``wait``: its
+    visitor turned to the viewer; or ``full``), so a study nobody browses costs no compressing
+    while other visitors wait for their first views; until then, and while it is being made, a
+    quick preview of the stack (more to come), or None when full resolution was asked (the
+    viewer keeps what it shows)."""
     hosting = data.hosting()
     session = internals.session_id()
     key = ("browse", group, stack_key, full)
     found = hosting.store.get(key, session=session)
     if found is not None:
         return found, False
+    small = built.canon.array.nbytes <= WAIT_ABOVE_BYTES
     with _BUILDS_LOCK:
         future = _BUILDS.get(key)
-        if future is None:
+        if future is None and (wait or full or small):
             canon = views.canonical(built.canon)  # already canonical: the same object
             window = opening.picture_window(built.volume)[0]
             factor = 1 if full else None
             job = partial(_build, hosting, key, group, canon, window, factor, session)
             future = _BUILDS[key] = _BUILDER.submit(job)
-    if wait or built.canon.array.nbytes <= WAIT_ABOVE_BYTES:
+    if future is not None and (wait or small):
         return future.result(), False
     if full:
         return None, False
