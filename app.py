@@ -352,8 +352,10 @@ def settle(source: Source, stack_id: str, built: Built, stack_key: str) -> Look:
         st.session_state["preset"] = AUTOMATIC
         _set_window(automatic[0])
     window = _parsed_window(st.session_state["center"], st.session_state["width"])
-    if window is None:
+    if window is None:  # not numbers: the last good window stays (window_controls says so)
         window = st.session_state.get("last_window", st.session_state["automatic"][0])
+    else:
+        st.session_state["last_window"] = window
     colormap = st.session_state.setdefault("colormap", render.COLORMAPS[0])
     return Look(controls, Display(window, colormap))
 
@@ -402,9 +404,9 @@ def _zero_based(slab: tuple[int, int]) -> tuple[int, int]:
     return slab[0] - 1, slab[1]
 
 
-def window_controls(built: Built) -> None:
+def window_controls(built: Built, shown: windowing.Window) -> None:
     """Preset, center/width and colormap in the sidebar (their values set by :func:`settle`);
-    a center or width that is not a number is said, and the last good window kept."""
+    a center or width that is not a number is said, with the window still ``shown``."""
     st.header("Display")
     volume = built.volume
     automatic, why = st.session_state["automatic"]
@@ -789,7 +791,7 @@ def quicker_thread_switches() -> bool:
 
 
 @dataclass(frozen=True)
-class Shown:
+class ShownStack:
     """The stack a run shows, read and built, and how (its grid)."""
 
     source: Source
@@ -826,7 +828,7 @@ def main() -> None:
         spin_panel(source, data.Held(stack, built))
 
 
-def read_and_pick() -> Shown | None:
+def read_and_pick() -> ShownStack | None:
     """The upload read, a stack picked and built (on patient axes if asked), with what the
     page says about them; None when there is nothing to show."""
     source = upload_source()
@@ -864,7 +866,7 @@ def read_and_pick() -> Shown | None:
         finally:
             waiting.clear()  # type: ignore[attr-defined]
     summary(study, source, built, stack)
-    return Shown(source, stack, built, grid)
+    return ShownStack(source, stack, built, grid)
 
 
 @st.fragment
@@ -895,7 +897,7 @@ def look_panel(
     shown = show_views(source, stack, stack_key, built.canon, look.controls, look.display)
     with sidebar:
         view_controls(built, stack_key, look.controls)
-        window_controls(built)
+        window_controls(built, look.display.window)
         downloads(shown, built.canon, look.display)
         nifti_downloads(stack, built)
     with header_slot.container():  # (a container of its own, as the sidebar's above)

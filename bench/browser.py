@@ -26,15 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+import pageserver  # noqa: E402  (the tests' one way to start the page)
+
 CHROMIUM = "/usr/bin/chromium"
 CANVAS = "canvas[data-dicomviz=browse][data-plane={}]"
 
@@ -103,12 +102,6 @@ _WATCH = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _series(folder: str | None) -> list[Path]:
     if folder:
         return sorted(p for p in Path(folder).rglob("*") if p.is_file())
@@ -126,38 +119,8 @@ def main() -> int:
     args = parser.parse_args()
     files = _series(args.folder)
     load_before = os.getloadavg()
-    port = _free_port()
-    log = (ROOT / "test-artifacts").joinpath("bench-browser.log")
-    log.parent.mkdir(exist_ok=True)
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(ROOT / "app.py"),
-                "--server.headless=true",
-                f"--server.port={port}",
-                "--server.address=127.0.0.1",
-                "--browser.gatherUsageStats=false",
-            ],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            for _ in range(200):
-                try:
-                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.3)
-            results = _measure(url, files, args.repeats)
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
+    with pageserver.serve(ROOT / "test-artifacts" / "bench-browser.log") as url:
+        results = _measure(url, files, args.repeats)
     results["load"] = {"before": load_before, "after": os.getloadavg(), "cores": os.cpu_count()}
     _report(results)
     print(json.dumps(results))

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+import pageserver  # noqa: E402  (the tests' one way to start the page)
+
 CHROMIUM = "/usr/bin/chromium"
 FELT_LIMIT_MS = 150.0
 BYTES_LIMIT = 0.5e6
@@ -55,12 +55,6 @@ _PICTURE = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _series(folder: str | None) -> list[Path]:
     if folder:
         return sorted(p for p in Path(folder).rglob("*") if p.is_file())
@@ -82,35 +76,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     files = _series(args.folder)
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
-            "--server.headless=true",
-            f"--server.port={port}",
-            "--server.address=127.0.0.1",
-            "--browser.gatherUsageStats=false",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.3)
+    with pageserver.serve(ROOT / "test-artifacts" / "bench-felt.log") as url:
         results = _measure(url, files, args.repeats)
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     _report(results)
     print(json.dumps(results))
     return 0

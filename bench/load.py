@@ -43,14 +43,12 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -60,9 +58,10 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "tests")]
 
-import ctdata  # noqa: E402 (bench/ and the repository root are put on sys.path above)
+import ctdata  # noqa: E402 (bench/, tests/ and the repository root are put on sys.path above)
+import pageserver  # noqa: E402 (the tests' one way to start the page)
 from report import fmt_s, verdict  # noqa: E402
 
 CACHE = Path("/tmp/dicomviz-bench")
@@ -383,24 +382,6 @@ def busy_processes(seconds: float = 2.0) -> list[str]:
 # ---------- servers ----------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(url: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"{url} did not become healthy within {timeout} s")
-
-
 def server_environment(budget_mib: int, ttl: int) -> dict[str, str]:
     """What both topologies start their servers with (Streamlit reads STREAMLIT_* options)."""
     return {
@@ -415,7 +396,7 @@ class Single:
     def __init__(self, tmp: Path, app_root: Path, budget_mib: int, ttl: int) -> None:
         self.tmp = tmp
         self.app_root = app_root
-        self.port = _free_port()
+        self.port = pageserver.free_port()
         self.env = dict(os.environ, **server_environment(budget_mib, ttl))
         self.ttl = ttl
         self.process: subprocess.Popen | None = None
@@ -436,7 +417,7 @@ class Single:
             self.process = subprocess.Popen(
                 command, cwd=self.app_root, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
-        _wait_healthy(self.url)
+        pageserver.wait_healthy(self.url)
 
     def pids(self) -> dict[str, int]:
         assert self.process is not None

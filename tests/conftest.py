@@ -21,3 +21,20 @@ def pydicom_data_dir() -> Path:
 def pydicom_test_dir() -> Path:
     """pydicom's own test files (charsets, DICOMDIR trees, SR, RT, odd encodings)."""
     return Path(os.path.dirname(pydicom.__file__)) / "data"
+
+
+@pytest.fixture
+def offered(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """Every download the page offers, by file name: the bytes or the callable making them
+    (AppTest runs without the runtime that would keep deferred callables)."""
+    from streamlit.elements.widgets import button
+
+    found: dict[str, object] = {}
+    original = button.marshall_file
+
+    def record(coordinates, data, proto, mimetype, file_name=None, **kwargs):
+        found[file_name] = data
+        return original(coordinates, data, proto, mimetype, file_name, **kwargs)
+
+    monkeypatch.setattr(button, "marshall_file", record)
+    return found

@@ -82,40 +82,23 @@ def test_header_search_narrows_rows() -> None:
     assert any(f"of {everything} elements match" in c.value for c in at.caption)
 
 
-@pytest.fixture
-def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
-    """Every file the page offers for download, by its download name, made (a deferred download
-    is made when clicked: AppTest runs without the runtime that would keep its callable)."""
-    from streamlit.elements.widgets import button
-
-    offered: dict[str, object] = {}
-    original = button.marshall_file
-
-    def record(coordinates, data, proto, mimetype, file_name=None, **kwargs):
-        offered[file_name] = data
-        return original(coordinates, data, proto, mimetype, file_name, **kwargs)
-
-    monkeypatch.setattr(button, "marshall_file", record)
-
-    class Made(dict):
-        def __getitem__(self, name: str) -> bytes:
-            data = offered[name]
-            return data() if callable(data) else data
-
-    return Made()
+def _made(offered: dict[str, object], name: str) -> bytes:
+    """A download's bytes, made as a click would (a deferred download is a callable)."""
+    data = offered[name]
+    return data() if callable(data) else data  # type: ignore[return-value]
 
 
-def test_hide_identifiers_hides_them_in_table_and_csv(downloads: dict[str, bytes]) -> None:
+def test_hide_identifiers_hides_them_in_table_and_csv(offered: dict[str, object]) -> None:
     at = _app()
     table = _header_table(at)
     assert table[table["keyword"] == "PatientName"]["value"].tolist() == ["(hidden)"]
     assert table[table["keyword"] == "StudyDate"]["value"].tolist() == ["(hidden)"]
-    csv = downloads["dicomviz_headers.csv"].decode()
+    csv = _made(offered, "dicomviz_headers.csv").decode()
     assert "PatientName" in csv and "DOE^JANE" not in csv and "20240101" not in csv
     at.toggle(key="hide_ids").set_value(False).run()
     shown = _header_table(at)
     assert "DOE^JANE" in shown[shown["keyword"] == "PatientName"]["value"].iloc[0]
-    assert "DOE^JANE" in downloads["dicomviz_headers.csv"].decode()
+    assert "DOE^JANE" in _made(offered, "dicomviz_headers.csv").decode()
 
 
 def test_upload_with_a_broken_file_lists_it_and_loads_the_rest() -> None:

@@ -649,23 +649,6 @@ def test_convert_usage_errors_exit_2_with_one_line(
 # ---------- the page ----------
 
 
-@pytest.fixture
-def offered(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
-    """Every download the page offers, by file name: the bytes or the callable making them
-    (AppTest runs without the runtime that would keep deferred callables)."""
-    from streamlit.elements.widgets import button
-
-    found: dict[str, object] = {}
-    original = button.marshall_file
-
-    def record(coordinates, data, proto, mimetype, file_name=None, **kwargs):
-        found[file_name] = data
-        return original(coordinates, data, proto, mimetype, file_name, **kwargs)
-
-    monkeypatch.setattr(button, "marshall_file", record)
-    return found
-
-
 def test_the_page_offers_the_shown_stack_as_nifti_and_sidecar(offered: dict) -> None:
     from streamlit.testing.v1 import AppTest
 

@@ -35,9 +35,9 @@ from pydicom.uid import (
 from synth import (
     Marker,
     make_series,
-    make_slice_dataset,
     normal_of,
     slice_positions,
+    tiny_slice,
     to_bytes,
     voxel_of,
     zip_bytes,
@@ -295,7 +295,7 @@ def test_tilt_shears_positions_and_markers_follow() -> None:
         _series("axial", tilt_mm_per_slice=(0.0, 0.0, 0.4))
 
 
-def test_gap_after_removes_exactly_one_slice() -> None:
+def test_gap_after_removes_exactlytiny_slice() -> None:
     geometry = _geometry("coronal")
     datasets = _read(_series("coronal", gap_after=3))
     assert len(datasets) == SHAPE[0] - 1
@@ -449,21 +449,8 @@ def test_bad_geometry_is_refused() -> None:
 # --- single datasets and odd encodings ------------------------------------------------------
 
 
-def _one_slice(**kwargs: Any) -> Dataset:
-    pixels = (np.arange(12, dtype=np.int16) - 5).reshape(3, 4)
-    arguments: dict[str, Any] = {
-        "position": (1.0, 2.0, 3.0),
-        "row_cosine": (1.0, 0.0, 0.0),
-        "col_cosine": (0.0, 1.0, 0.0),
-        "pixel_spacing": (0.5, 0.75),
-        "instance_number": 3,
-        "series_uid": "1.2.3",
-    }
-    return make_slice_dataset(pixels, **(arguments | kwargs))
-
-
 def test_without_preamble_needs_force() -> None:
-    data = to_bytes(_one_slice(), preamble=False)
+    data = to_bytes(tiny_slice(), preamble=False)
     assert data[128:132] != b"DICM"
     assert data[:4] == b"\x02\x00\x00\x00"  # starts straight with (0002,0000)
     with pytest.raises(InvalidDicomError):
@@ -476,7 +463,7 @@ def test_without_preamble_needs_force() -> None:
 
 @pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
 def test_bare_dataset_without_file_meta(syntax: str) -> None:
-    data = to_bytes(_one_slice(transfer_syntax=syntax), preamble=False, file_meta=False)
+    data = to_bytes(tiny_slice(transfer_syntax=syntax), preamble=False, file_meta=False)
     assert data[:4] == b"\x08\x00\x08\x00"  # (0008,0008) Image Type
     ds = pydicom.dcmread(io.BytesIO(data), force=True)
     assert "TransferSyntaxUID" not in ds.file_meta
@@ -485,20 +472,20 @@ def test_bare_dataset_without_file_meta(syntax: str) -> None:
     ds.file_meta.TransferSyntaxUID = syntax
     assert ds.pixel_array[2, 3] == 6
     with pytest.raises(ValueError, match="file meta"):
-        to_bytes(_one_slice(), file_meta=False)
+        to_bytes(tiny_slice(), file_meta=False)
     with pytest.raises(ValueError, match="little-endian native"):
-        to_bytes(_one_slice(transfer_syntax=RLELossless), preamble=False, file_meta=False)
+        to_bytes(tiny_slice(transfer_syntax=RLELossless), preamble=False, file_meta=False)
 
 
 def test_extra_attributes_override_or_remove() -> None:
-    ds = _one_slice(ImagePositionPatient=None, SliceLocation="7.5", Columns=5)
+    ds = tiny_slice(ImagePositionPatient=None, SliceLocation="7.5", Columns=5)
     assert "ImagePositionPatient" not in ds
     assert ds.SliceLocation == 7.5
     assert ds.Columns == 5  # deliberately inconsistent with the 4-column pixel data
-    assert "ImagePositionPatient" not in _one_slice(position=None)
+    assert "ImagePositionPatient" not in tiny_slice(position=None)
     assert pydicom.dcmread(io.BytesIO(to_bytes(ds))).SliceLocation == 7.5
     with pytest.raises(ValueError, match="not a DICOM keyword"):
-        _one_slice(SliceLocaton=1)
+        tiny_slice(SliceLocaton=1)
 
 
 # --- zip ------------------------------------------------------------------------------------
