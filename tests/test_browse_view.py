@@ -305,6 +305,11 @@ def test_a_large_stack_shows_a_preview_then_its_volume(browser_page, preview_ser
     assert page.eval_on_selector(CANVAS.format("axial"), "c => c.width") == 64
     notice = page.locator(".dvb-root [data-role=notice-text]").inner_text()
     assert "once you point at this view" in notice
+    # A preview's titles number slices as the sidebar does (on the full grid): the coronal
+    # normal runs along a reduced in-plane axis, every 4th slice.
+    coronal = _drawn(page, "coronal")
+    title = page.locator(".dvb-root [data-cell=coronal] .dvb-title").inner_text()
+    assert f"slice {int(coronal['slice']) * 4 + 1} " in f"{title} "
     page.mouse.move(*_center_of(page, "axial"))
     page.wait_for_function(
         f"document.querySelector('{CANVAS.format('axial')}').width === 256", timeout=60_000

@@ -459,9 +459,12 @@ class Viewer {
     const axis = this.vol.header.axes[NORMAL[plane]];
     const mmHere = (axis.start + this.state.indices[plane] * axis.step).toFixed(1);
     const where = this.vol.header.oriented ? ` · ${DIRECTION[axis.name]} ${mmHere} mm` : "";
-    if (this.state.mode === "slice") return `${name} slice ${a + 1}${where}`;
+    // Numbered as the sidebar and the views number them: on the full grid, also in a preview
+    // or a reduced volume (every n-th slice along a reduced axis).
+    const n = this.vol.header.step[NORMAL[plane]];
+    if (this.state.mode === "slice") return `${name} slice ${a * n + 1}${where}`;
     const mm = (b - a) * this.vol.header.spacing[NORMAL[plane]];
-    return `${name} ${MODE_TITLE[this.state.mode]} ${a + 1}-${b} · ${mm.toFixed(0)} mm`;
+    return `${name} ${MODE_TITLE[this.state.mode]} ${a * n + 1}-${(b - 1) * n + 1} · ${mm.toFixed(0)} mm`;
   }
 
   // Crosshair: where the other planes' current slices cut this view.
