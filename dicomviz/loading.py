@@ -6,6 +6,7 @@ guard, so one broken or hostile file becomes a Skipped record and the rest still
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -45,9 +46,12 @@ class Study:
 
 
 def load(
-    items: Iterable[InputItem], limits: Limits | None = None, progress: Progress | None = None
+    items: Iterable[InputItem] | str | os.PathLike[str],
+    limits: Limits | None = None,
+    progress: Progress | None = None,
 ) -> Study:
-    """Read every input (paths, folders, zips, ``(name, bytes)`` pairs) into stacks."""
+    """Read every input (paths, folders, zips, ``(name, bytes)`` pairs; or one path) into
+    stacks."""
     limits = limits or Limits()
     gathered = gather(items, limits)
     skipped = list(gathered.skipped)

@@ -35,6 +35,33 @@ def test_folder_is_read_recursively_without_extensions(tmp_path: Path) -> None:
     assert len(study.stacks[0].frames) == 6 and not study.skipped
 
 
+@pytest.mark.parametrize("as_given", [str, Path])
+def test_one_folder_given_alone_is_read_as_one_folder(tmp_path: Path, as_given: type) -> None:
+    """``load("/data/ct")``: the folder, not each character of its name (a '/' among them
+    walked the whole disk and read every archive on it)."""
+    for name, data in make_series(slices=4, names="img{index}"):
+        (tmp_path / name).write_bytes(data)
+    study = dicomviz.load(as_given(tmp_path))
+    assert len(study.stacks[0].frames) == 4 and not study.skipped
+
+
+def test_a_folder_walk_stops_at_the_files_limit(tmp_path: Path) -> None:
+    for part in range(3):
+        folder = tmp_path / f"part{part}"
+        folder.mkdir()
+        for k in range(5):
+            (folder / f"f{k}").write_bytes(b"not dicom")
+    gathered = gather(tmp_path, Limits(files=4))
+    assert len(gathered.files) == 4
+    # the walk stopped: the later folders were never opened; the folder it stopped in and
+    # the file beyond the limit are named, with the reason
+    seen = [f.name for f in gathered.files + gathered.skipped]
+    assert not any("part1/" in name or "part2/" in name for name in seen)
+    stopped = {s.name: s.reason for s in gathered.skipped}
+    assert set(stopped) == {str(tmp_path), str(tmp_path / "part0" / "f4")}
+    assert all("Limits(files=...)" in reason for reason in stopped.values())
+
+
 def test_zip_with_junk_loads_the_series_and_names_the_junk() -> None:
     study = dicomviz.load([("export.zip", zip_bytes(make_series(slices=5)))])
     assert len(study.stacks[0].frames) == 5

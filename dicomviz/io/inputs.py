@@ -127,7 +127,9 @@ def is_zip(data: bytes) -> bool:
     return data[:4] in (b"PK\x03\x04", b"PK\x05\x06")
 
 
-def gather(items: Iterable[InputItem], limits: Limits | None = None) -> Gathered:
+def gather(
+    items: Iterable[InputItem] | str | os.PathLike[str], limits: Limits | None = None
+) -> Gathered:
     """Collect every file below the given items, recursing into folders and zip archives.
 
     Folder and archive members come in sorted name order; the order carries no meaning, since
@@ -135,6 +137,9 @@ def gather(items: Iterable[InputItem], limits: Limits | None = None) -> Gathered
     """
     limits = limits or Limits()
     out = Gathered()
+    if isinstance(items, str | os.PathLike):
+        # One folder or file, not the characters of its name ('/' would walk the whole disk).
+        items = [items]
     for item in items:
         if isinstance(item, tuple):
             name, data = item
@@ -144,9 +149,12 @@ def gather(items: Iterable[InputItem], limits: Limits | None = None) -> Gathered
         if len(out.files) > limits.files:
             extra = out.files[limits.files :]
             del out.files[limits.files :]
-            reason = f"not read: more files than {limits.describe('files')}"
-            out.skipped.extend(Skipped(f.name, reason) for f in extra)
+            out.skipped.extend(Skipped(f.name, _files_beyond(limits)) for f in extra)
     return out
+
+
+def _files_beyond(limits: Limits) -> str:
+    return f"not read: more files than {limits.describe('files')}"
 
 
 def _add_path(out: Gathered, path: Path, limits: Limits) -> None:
@@ -158,6 +166,9 @@ def _add_path(out: Gathered, path: Path, limits: Limits) -> None:
         return
     if stat.S_ISDIR(mode):
         for sub in _walk(path):
+            if len(out.files) > limits.files:  # a folder far too big: stop reading it
+                out.skipped.append(Skipped(name, _files_beyond(limits)))
+                return
             _add_path(out, sub, limits)
         return
     if not stat.S_ISREG(mode):
