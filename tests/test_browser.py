@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,4 +152,14 @@ def test_clicking_a_view_moves_the_other_planes(page, server: str) -> None:
     )
     axial, coronal, sagittal = (int(v) for v in _slider_values(page))
     assert axial > int(before[0]) and coronal == int(before[1]) and sagittal > int(before[2])
+    # The click grid answers from its data: none of its points is drawn, yet hover tells the
+    # value and the position under the pointer.
+    drawn = ".js-plotly-plot .scatterlayer .point, .js-plotly-plot .scatterlayer .textpoint"
+    assert page.evaluate(f"document.querySelectorAll('{drawn}').length") <= 3
+    page.wait_for_timeout(1000)
+    coronal = page.query_selector_all(".js-plotly-plot")[1]
+    box = coronal.query_selector(".nsewdrag").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    label = page.wait_for_selector(".js-plotly-plot .hovertext", timeout=10_000)
+    assert re.search(r"-?\d+(\.\d+)? HU.*mm", label.text_content() or ""), label.text_content()
     _assert_no_exception(page)

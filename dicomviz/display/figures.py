@@ -236,9 +236,8 @@ def _click_grid(
     """Invisible clickable points on every ``step``-th pixel; those over no data (NaN, between
     distant slices) form a second trace whose hover says so instead of 'nan HU'.
 
-    The light figure's grid is sparser and drawn as SVG text points without text: a WebGL
-    scatter costs the browser a new WebGL context on every redraw (150-200 ms in Chromium here),
-    and invisible markers a styled path each."""
+    The light figure's grid is sparser and not drawn at all (below): a WebGL scatter costs the
+    browser a new WebGL context on every redraw (150-200 ms in Chromium here)."""
     rows, cols = values.shape
     step = max(1, -(-max(rows, cols) // (PICTURE_GRID_MAX if light else CLICK_GRID_MAX)))
     kind = "scatter" if light else "scattergl"
@@ -248,10 +247,17 @@ def _click_grid(
     sampled = values[::step, ::step].ravel()
     empty = np.isnan(sampled) if sampled.dtype.kind == "f" else np.zeros(sampled.shape, bool)
     if light:
-        # Empty text, not invisible markers: a text point hovers and is selected by a click as a
-        # marker is, but plotly.js does not style a path for each (2,304 of them cost 100 ms
-        # of every slice step in Chromium here; bench/RESULTS.md).
-        points = {"type": kind, "mode": "text", "text": "", "showlegend": False}
+        # Text points that are never drawn: plotly.js hovers and selects points from its data,
+        # not from what it drew, so ``maxdisplayed`` keeps the hover and the clicks while the
+        # page draws none of them. Drawn, 2,209 empty text points cost 30 ms of each redraw in
+        # Chromium here (made and removed one by one), invisible markers 100 ms.
+        points = {
+            "type": kind,
+            "mode": "text",
+            "text": "",
+            "marker": {"maxdisplayed": 1},
+            "showlegend": False,
+        }
     else:
         marker = {"size": max(4, step * 3), "opacity": 0}
         points = {"type": kind, "mode": "markers", "marker": marker, "showlegend": False}
