@@ -13,6 +13,7 @@ from synth import make_series, zip_bytes
 import dicomviz.display.views
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _app() -> AppTest:
@@ -395,3 +396,23 @@ def test_the_views_stay_at_one_place_whatever_the_page_says_above_them() -> None
     _no_errors(at)
     assert [e for e in at.expander if "skipped" in e.label]  # more is said above the views
     assert (_main_parts(at), _views_place(at)) == (parts, place)
+
+
+def test_the_hosted_configuration_is_what_the_readme_says() -> None:
+    """The server settings a hosted link relies on, each named in the README's deployment
+    section (no source watching: half of the server's work for each page opened)."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    hosted = {
+        ("server", "enableXsrfProtection"): True,
+        ("server", "fileWatcherType"): "none",
+        ("client", "showErrorDetails"): "none",
+        ("browser", "gatherUsageStats"): False,
+        ("runner", "postScriptGC"): False,
+    }
+    readme = (ROOT / "README.md").read_text()
+    for (section, key), value in hosted.items():
+        assert config[section][key] == value, (section, key)
+        shown = f'"{value}"' if isinstance(value, str) else str(value).lower()
+        assert f"`{section}.{key} = {shown}`" in " ".join(readme.split()), (section, key)
