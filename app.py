@@ -73,14 +73,17 @@ def varying_table(source: Source, stack: dicomviz.Stack) -> pd.DataFrame:
     )
 
 
-def header_identifiers(source: Source, stack: dicomviz.Stack) -> privacy.Identifiers:
-    """What every header of the series names (its regex made once, kept with the upload)."""
+def header_identifiers(source: Source, stack: dicomviz.Stack) -> privacy.Identifiers | None:
+    """What every header of the series names (its regex made once, kept with the upload), or
+    None while it is made in the background: walking every header of a 300-file series costs
+    0.4-0.8 s, which must not come before another visitor's reading. Until then a table is
+    cleaned of its own image's identifiers, as redact_table always does."""
 
     def make() -> privacy.Identifiers:
         files = {id(f.file.dataset): f.file.dataset for f in stack.frames}
         return privacy.identifiers_of(*files.values())
 
-    return data.remembered(source, ("identifiers", stack.id), make)
+    return data.remembered_later(source, ("identifiers", stack.id), make)
 
 
 def shown_table(
@@ -88,18 +91,20 @@ def shown_table(
 ) -> pd.DataFrame:
     """The header table as shown (one image's, or what varies; identifiers hidden or not),
     made once and kept with the upload: a slice step then does not pay for it again."""
+    series = header_identifiers(source, stack) if hide else None
 
     def make() -> pd.DataFrame:
         if only_varying:
             table = varying_table(source, stack)
         else:
             table = headers.header_table(frame.file.dataset, frame=frame.index)
-        if hide:  # the series' identifiers: one regex for every image of it
-            table = privacy.redact_table(table, identifiers=header_identifiers(source, stack))
+        if hide:  # the series' identifiers, once known: one regex for every image of it
+            table = privacy.redact_table(table, identifiers=series or ())
         return table
 
     image = None if only_varying else (frame.file.name, frame.index)
-    return data.remembered(source, ("table", stack.id, image, hide), make, size=1_000_000)
+    key = ("table", stack.id, image, hide, series is not None)
+    return data.remembered(source, key, make, size=1_000_000)
 
 
 def label_identifiers(source: Source, study: dicomviz.Study) -> frozenset[str]:

@@ -15,6 +15,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Hashable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -327,6 +328,44 @@ def remembered(source: Source, key: Hashable, make: Callable[[], Any], size: int
         found = make()
         _put(full, found, size, source)
     return found
+
+
+def remembered_later(
+    source: Source, key: Hashable, make: Callable[[], Any], size: int = 64_000
+) -> Any | None:
+    """A derived value the page can do without at first: kept with the upload once made, made
+    in the background and in the line behind everyone's heavy work (another visitor's reading
+    comes first); None until it is there."""
+    full = ("derived", source.digest, key)
+    found = _get(full)
+    if found is not None:
+        return found
+    session = hosting().seen(internals.session_id())
+    with _LATER_LOCK:
+        if full not in _LATER_JOBS:
+            _LATER_JOBS[full] = _LATER.submit(_make_later, full, make, size, source, session)
+    return None
+
+
+def _make_later(
+    full: Hashable,
+    make: Callable[[], Any],
+    size: int,
+    source: Source,
+    session: str | None,
+) -> None:
+    """(In a thread: no Streamlit calls here.) A value that cannot be made stays asked for, so
+    it is not tried again on every run; the page goes on without it."""
+    with hosting().line.turn(background=True):
+        value = make()
+    hosting().store.put(full, value, size, group=source.digest, session=session)
+    with _LATER_LOCK:
+        _LATER_JOBS.pop(full, None)
+
+
+_LATER_LOCK = threading.Lock()
+_LATER_JOBS: dict[Hashable, Future] = {}
+_LATER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dicomviz-later")
 
 
 class Held:

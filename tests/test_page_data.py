@@ -155,3 +155,35 @@ def test_a_sweep_forgets_gone_sessions_and_their_data(
     assert data.sweep(hosting, set()) == used > 0
     assert forgotten[-1] == {"tab-1"} and hosting.sessions == set()
     assert hosting.store.stats().entries == 0 and not hosting.locks
+
+
+def test_a_value_made_later_waits_behind_heavy_work_and_is_then_kept(
+    hosting: data.Hosting,
+) -> None:
+    """The series' identifiers: made in the background, never ahead of someone's reading."""
+    source = data.keep_upload(_uploads())
+    made: list[str] = []
+    reading = threading.Event()
+    release = threading.Event()
+
+    def read_slowly() -> None:
+        with hosting.line.turn():  # another visitor's heavy work, in the line first
+            reading.set()
+            release.wait(10)
+
+    reader = threading.Thread(target=read_slowly)
+    reader.start()
+    reading.wait(10)
+    try:
+        assert data.remembered_later(source, "ids", lambda: made.append("ids") or "value") is None
+        time.sleep(0.3)
+        assert made == []  # behind the heavy work
+    finally:
+        release.set()
+        reader.join(10)
+    for _ in range(100):
+        if data.remembered_later(source, "ids", lambda: made.append("again") or "other"):
+            break
+        time.sleep(0.05)
+    assert data.remembered_later(source, "ids", lambda: "other") == "value"
+    assert made == ["ids"]  # made once, asked for three times or more
