@@ -8,6 +8,7 @@ never a skip (.ci/run installs both).
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import shutil
@@ -146,6 +147,26 @@ def test_security_headers_and_no_public_metrics(topology: Topology) -> None:
     refused.value.close()
     with urllib.request.urlopen(f"{topology.url}/_stcore/health", timeout=10) as reply:
         assert reply.status == 200
+
+
+def test_streamlits_scripts_arrive_compressed_with_the_headers(topology: Topology) -> None:
+    """Streamlit serves its JavaScript uncompressed; the proxy compresses it (and only it)."""
+    with urllib.request.urlopen(topology.url, timeout=10) as reply:
+        page = reply.read().decode()
+    script = re.search(r'src="\.?/?(static/js/[^"]+\.js)"', page)
+    assert script, "no script named in the page"
+    ask = {"Accept-Encoding": "gzip"}
+    request = urllib.request.Request(f"{topology.url}/{script.group(1)}", headers=ask)
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        headers, body = reply.headers, reply.read()
+    assert headers["Content-Encoding"] == "gzip"
+    plain = gzip.decompress(body)
+    assert len(body) < len(plain) / 2 and plain.lstrip()[:1] not in (b"<", b"")
+    assert headers["X-Frame-Options"] == "DENY" and "frame-ancestors" in (
+        headers["Content-Security-Policy"] or ""
+    )
+    with urllib.request.urlopen(urllib.request.Request(topology.url, headers=ask)) as reply:
+        assert reply.headers["Content-Encoding"] is None  # the page itself: as Streamlit sent it
 
 
 def _study(description: str) -> bytes:
