@@ -431,15 +431,11 @@ def window_controls(built: Built, shown: windowing.Window) -> None:
     cols = st.columns(2)
     center_text = cols[0].text_input("Center", key="center")
     width_text = cols[1].text_input("Width", key="width")
-    window = _parsed_window(center_text, width_text)
-    if window is None:
-        window = st.session_state.get("last_window", automatic)
+    if _parsed_window(center_text, width_text) is None:  # settle() kept the last good one
         st.error(
             f"Center and width must be numbers, the width above 0 (e.g. 40 and 400); still "
-            f"showing {window}."
+            f"showing {shown}."
         )
-    else:
-        st.session_state["last_window"] = window
     st.selectbox("Colormap", render.COLORMAPS, key="colormap")
 
 

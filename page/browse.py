@@ -21,9 +21,7 @@ anew on every full run, which would mount a second viewer for a moment each time
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Hashable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -31,7 +29,6 @@ from typing import Any
 
 import streamlit as st
 
-import dicomviz
 from dicomviz.display import browse as payloads
 from dicomviz.display import opening, views
 from dicomviz.display.windowing import Window
@@ -50,9 +47,6 @@ PREVIEW_BYTES = 12 << 20
 """Raw size of a preview at most (every 2nd, 4th or 8th pixel in-plane)."""
 DEFAULT_SLAB_MM = 20.0
 _NORMAL = {"axial": 0, "coronal": 1, "sagittal": 2}
-_BUILDS: dict[Hashable, Future[payloads.Payload]] = {}
-_BUILDS_LOCK = threading.Lock()
-_BUILDER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dicomviz-browse")
 
 VIEWER = st.components.v2.component(
     "dicomviz_browse",
@@ -140,14 +134,16 @@ def _payload(
     if found is not None:
         return found, False
     small = built.canon.array.nbytes <= WAIT_ABOVE_BYTES
-    with _BUILDS_LOCK:
-        future = _BUILDS.get(key)
-        if future is None and (wait or full or small):
-            canon = views.canonical(built.canon)  # already canonical: the same object
-            window = opening.picture_window(built.volume)[0]
-            factor = 1 if full else None
-            job = partial(_build, hosting, key, group, canon, window, factor, session)
-            future = _BUILDS[key] = _BUILDER.submit(job)
+    factor = 1 if full else None
+    future = data.in_background(
+        hosting,
+        key,
+        partial(_make, built, factor),
+        _kept_bytes,
+        group=group,
+        session=session,
+        start=wait or full or small,
+    )
     if future is not None and (wait or small):
         return future.result(), False
     if full:
@@ -157,30 +153,21 @@ def _payload(
     if found is None:
         nbytes = built.canon.array.nbytes
         factor = next((f for f in (2, 4) if nbytes / f**2 <= PREVIEW_BYTES), 8)
-        canon = views.canonical(built.canon)
-        window = opening.picture_window(built.volume)[0]
-        found = _build(hosting, key, group, canon, window, factor, session)
+        make = partial(_make, built, factor)
+        found = data.in_background(hosting, key, make, _kept_bytes, group=group, session=session)
+        found = found.result()
     return found, True
 
 
-def _build(
-    hosting: data.Hosting,
-    key: Hashable,
-    group: str,
-    canon: dicomviz.Volume,
-    window: Window,
-    factor: int | None,
-    session: str | None,
-) -> payloads.Payload:
-    """Make and keep one payload (also in a thread: no Streamlit calls here)."""
-    try:
-        with hosting.line.turn(background=True):  # never ahead of someone's first view
-            made = payloads.payload(canon, window=window, factor=factor, workers=usable_cores())
-        hosting.store.put(key, made, made.wire_bytes + 65_536, group=group, session=session)
-        return made
-    finally:
-        with _BUILDS_LOCK:
-            _BUILDS.pop(key, None)
+def _make(built: data.Built, factor: int | None) -> payloads.Payload:
+    """One payload of the stack, on patient axes (also in a thread: no Streamlit calls here)."""
+    canon = views.canonical(built.canon)  # already canonical: the same object
+    window = opening.picture_window(built.volume)[0]
+    return payloads.payload(canon, window=window, factor=factor, workers=usable_cores())
+
+
+def _kept_bytes(made: payloads.Payload) -> int:
+    return made.wire_bytes + 65_536
 
 
 def _control(

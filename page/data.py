@@ -17,6 +17,7 @@ import weakref
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -334,38 +335,61 @@ def remembered_later(
     source: Source, key: Hashable, make: Callable[[], Any], size: int = 64_000
 ) -> Any | None:
     """A derived value the page can do without at first: kept with the upload once made, made
-    in the background and in the line behind everyone's heavy work (another visitor's reading
-    comes first); None until it is there."""
+    in the background (:func:`in_background`); None until it is there."""
     full = ("derived", source.digest, key)
     found = _get(full)
-    if found is not None:
-        return found
-    session = hosting().seen(internals.session_id())
-    with _LATER_LOCK:
-        if full not in _LATER_JOBS:
-            _LATER_JOBS[full] = _LATER.submit(_make_later, full, make, size, source, session)
-    return None
+    if found is None:
+        made_by = hosting()
+        session = made_by.seen(internals.session_id())
+        in_background(made_by, full, make, lambda _: size, group=source.digest, session=session)
+    return found
 
 
-def _make_later(
-    full: Hashable,
+def in_background(
+    made_by: Hosting,
+    key: Hashable,
     make: Callable[[], Any],
-    size: int,
-    source: Source,
+    size_of: Callable[[Any], int],
+    *,
+    group: str,
     session: str | None,
-) -> None:
-    """(In a thread: no Streamlit calls here.) A value that cannot be made stays asked for, so
-    it is not tried again on every run; the page goes on without it."""
-    with hosting().line.turn(background=True):
-        value = make()
-    hosting().store.put(full, value, size, group=source.digest, session=session)
-    with _LATER_LOCK:
-        _LATER_JOBS.pop(full, None)
+    start: bool = True,
+) -> Future | None:
+    """The job that makes ``key``'s value in a thread, in the fair line behind everyone's heavy
+    work (another visitor's reading comes first), then keeps it in the store (``size_of`` the
+    value, in bytes): started once while none runs, unless ``start`` is false (then None when
+    none runs). A job that failed is tried again when next asked for."""
+    with _BACKGROUND_LOCK:
+        future = _BACKGROUND_JOBS.get(key)
+        if future is None and start:
+            job = partial(_run_in_background, made_by, key, make, size_of, group, session)
+            future = _BACKGROUND_JOBS[key] = _BACKGROUND.submit(job)
+    return future
 
 
-_LATER_LOCK = threading.Lock()
-_LATER_JOBS: dict[Hashable, Future] = {}
-_LATER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dicomviz-later")
+def _run_in_background(
+    made_by: Hosting,
+    key: Hashable,
+    make: Callable[[], Any],
+    size_of: Callable[[Any], int],
+    group: str,
+    session: str | None,
+) -> Any:
+    """(In a thread: no Streamlit calls here.)"""
+    try:
+        with made_by.line.turn(background=True):
+            value = make()
+        made_by.store.put(key, value, size_of(value), group=group, session=session)
+        return value
+    finally:
+        with _BACKGROUND_LOCK:
+            _BACKGROUND_JOBS.pop(key, None)
+
+
+_BACKGROUND_LOCK = threading.Lock()
+_BACKGROUND_JOBS: dict[Hashable, Future] = {}
+_BACKGROUND = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dicomviz-background")
+"""Threads waiting in the line cost nothing; the line decides how many jobs run at once."""
 
 
 class Held:
